@@ -1,0 +1,102 @@
+"""Catalog look-ups and unit conversion as functions (LLM_GPU, LLM_MODEL, LLM_CONVERT)."""
+from .. import units
+from ..catalog import gpu_rows, model_rows
+from ..errors import ArgumentError, UnknownNameError
+from ..explain import fmt
+from ..hardware import DTYPE_BYTES
+from ..registry import Arg, Calc, GPURef, ModelRef, Number, Text, user_function
+
+GPU_FIELDS = {  # field -> (unit or "" for text, getter)
+    "name": ("", lambda g: g.name),
+    "vendor": ("", lambda g: g.vendor),
+    "memory_GB": ("GB", lambda g: g.memory_bytes / 1e9),
+    "memory_GiB": ("GiB", lambda g: g.memory_bytes / 2**30),
+    "memory_label_GB": ("GB", lambda g: g.memory_gb_label),
+    "bandwidth_TBps": ("TB/s", lambda g: g.bandwidth / 1e12),
+    "bandwidth_GBps": ("GB/s", lambda g: g.bandwidth / 1e9),
+    **{f"{d}_TFLOPS": ("TFLOP/s", (lambda d: lambda g: g.peak_flops(d) / 1e12)(d)) for d in ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4")},
+    "int8_TOPS": ("TFLOP/s", lambda g: g.peak_flops("int8") / 1e12),
+    "interconnect_GBps": ("GB/s", lambda g: _need(g.interconnect_bandwidth, "interconnect bandwidth", g) / 1e9),
+    "interconnect": ("", lambda g: g.interconnect),
+    "price_per_hour": ("USD/hour", lambda g: _need(g.price_per_hour, "price", g)),
+    "price_date": ("", lambda g: g.price_date),
+    "price_source": ("", lambda g: g.price_source),
+    "tdp_W": ("W", lambda g: float(_need(gpu_rows()[g.name]["tdp_W"] or None, "TDP", g))),
+    "source": ("", lambda g: g.source),
+}
+
+MODEL_FIELDS = {
+    "name": ("", lambda m: m.name),
+    "params": ("parameter", lambda m: float(m.params())),
+    "params_active": ("parameter", lambda m: float(m.params(active=True))),
+    **{f: ("", (lambda f: lambda m: float(getattr(m, f)))(f)) for f in
+       ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "max_context", "experts", "experts_per_token")},
+    "attention": ("", lambda m: m.attention),
+    "ffn_type": ("", lambda m: m.ffn_type),
+    "tied_embeddings": ("", lambda m: "yes" if m.tied_embeddings else "no"),
+    "kv_bytes_per_token": ("B", lambda m: m.kv_values_per_token() * DTYPE_BYTES["fp16"]),
+    "params_published": ("", lambda m: model_rows().get(m.name, {}).get("params_published", "")),
+    "training_tokens": ("", lambda m: model_rows().get(m.name, {}).get("training_tokens", "")),
+    "source": ("", lambda m: m.source),
+}
+
+
+def _need(value, what, g):
+    if value in (None, ""):
+        raise ArgumentError("field", f"the catalog has no {what} for {g.name}")
+    return value
+
+
+def _field(table, field, kind):
+    if not isinstance(field, str):
+        raise ArgumentError("field", "must be a field name")
+    for k in table:
+        if k.lower() == field.strip().lower():
+            return k
+    import difflib
+    raise UnknownNameError("field", f"{kind} field", field, difflib.get_close_matches(field, list(table), 4, 0.4) or list(table)[:6])
+
+
+@user_function("LLM_GPU", unit="", result="number", category="catalog",
+               args=[Arg("name", GPURef(), "GPU name or alias"), Arg("field", Text(40), "field: " + ", ".join(GPU_FIELDS), "name")],
+               formula="catalog look-up (llmcalc/data/gpus.csv)",
+               sources=("llmcalc/data/gpus.csv: vendor datasheets, each row with its sources and verification",))
+def gpu(name, field="name"):
+    """A field of a catalog GPU (dense peak TFLOP/s, memory, bandwidth, price…)."""
+    key = _field(GPU_FIELDS, field, "GPU")
+    unit, get = GPU_FIELDS[key]
+    v = get(name)
+    return Calc(v, lambda: [f"{name.name}.{key} = {fmt(v, unit)}", f"source: {name.source}"], unit=unit)
+
+
+@user_function("LLM_MODEL", unit="", result="number", category="catalog",
+               args=[Arg("name", ModelRef(), "model name, alias or config.json path"), Arg("field", Text(40), "field: " + ", ".join(MODEL_FIELDS), "params")],
+               formula="catalog look-up (llmcalc/data/models.csv); params computed exactly from the architecture",
+               sources=("llmcalc/data/models.csv: published config.json files and papers, each row with its sources",))
+def model(name, field="params"):
+    """A field of a catalog model (exact parameter count, layers, heads, KV bytes per token…)."""
+    key = _field(MODEL_FIELDS, field, "model")
+    unit, get = MODEL_FIELDS[key]
+    v = get(name)
+    return Calc(v, lambda: [f"{name.name}.{key} = {fmt(v, unit)}", f"source: {name.source}"], unit=unit)
+
+
+@user_function("LLM_CONVERT", unit="", result="number", category="units",
+               args=[Arg("value", Number("", minimum=-1e30, vector=True, label="number"), "the number to convert"),
+                     Arg("from_unit", Text(40), "its unit (\"GiB\", \"TFLOP/s\", \"days\")"),
+                     Arg("to_unit", Text(40), "the unit wanted (\"GB\", \"FLOP/s\", \"hours\")")],
+               formula="value × (from_unit / to_unit)",
+               sources=("pint unit definitions; GB = 1e9 B, GiB = 2^30 B, Gb = 1e9 bit",))
+def convert(value, from_unit, to_unit):
+    """Convert a number between units (GiB→GB, Gb/s→GB/s, days→hours, TFLOP/s→FLOP/s)."""
+    f = _unit(from_unit, "from_unit")
+    t = _unit(to_unit, "to_unit")
+    try:
+        out = units.ureg().Quantity(value, f).to(t).magnitude
+    except Exception:
+        raise ArgumentError("to_unit", f"cannot convert {from_unit!r} to {to_unit!r} (different dimensions)") from None
+    return Calc(out, lambda: [f"{fmt(value, from_unit)} = {fmt(out, to_unit)}"], unit=t)
+
+
+def _unit(text, argument):
+    return units.parse_unit_text(text, argument)

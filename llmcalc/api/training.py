@@ -1,0 +1,138 @@
+"""Training: parameters, FLOPs, days, GPUs for a deadline, GPU-hours, cost."""
+import numpy as np
+
+from ..explain import fmt
+from ..formulas import params as fp
+from ..formulas import training as ft
+from ..registry import Arg, Calc, Number, user_function
+from ..errors import ArgumentError
+from . import args as A
+
+ARTICLE3 = "Article 3 (大模型训练相关参数估算): seeds/003 — GPT-3 175B on 1024 A100s at 45% utilisation"
+NARAYANAN = "Narayanan et al. 2021, Efficient Large-Scale Language Model Training on GPU Clusters (arXiv 2104.04473)"
+TRAIN_ASSUMPTIONS = (
+    "Peak is the GPU's dense 16-bit (bf16) tensor-core FLOP/s from its datasheet, not a sparse figure.",
+    "Utilisation (MFU) is sustained over the whole run; restarts, evaluation and idle time are not included.",
+)
+
+
+def _peak(gpu):
+    return gpu.peak_flops("bf16")
+
+
+def _mfu(mfu, gpu):
+    return mfu.fraction_of(_peak(gpu), "mfu") if hasattr(mfu, "fraction_of") else mfu
+
+
+@user_function(
+    "LLM_PARAMS", unit="parameter", category="training",
+    args=[Arg("layers", Number("", integer=True, maximum=1e6, label="layers"), "transformer layers L"),
+          Arg("hidden", Number("", integer=True, maximum=1e7, label="width"), "hidden size h (d_model)"),
+          Arg("vocab", Number("token", integer=True, minimum=0, strict=False, maximum=1e9), "vocabulary size V; 0 gives the 12·L·h² approximation", 0)],
+    formula="P ≈ 12·L·h²  (with V > 0: P = L·(12h² + 13h) + V·h)",
+    sources=(ARTICLE3 + " §1", "Kaplan et al. 2020, Scaling Laws for Neural Language Models (arXiv 2001.08361)"),
+    assumptions=("GPT-style block with a 4h MLP; norms, biases and embeddings only in the exact (V > 0) form.",),
+    example=((96, 12288), 173.9e9),
+)
+def params(layers, hidden, vocab=0):
+    """Parameter count of a GPT-style transformer from its depth and width."""
+    approx = fp.approx_params(layers, hidden)
+    exact = fp.article_params(layers, hidden, vocab)
+    value = np.where(np.asarray(vocab) > 0, exact, approx) if isinstance(vocab, np.ndarray) else (exact if vocab else approx)
+    return Calc(value, lambda: [f"12 × {fmt(layers)} × {fmt(hidden)}² = {fmt(approx)}"] + (
+        [f"{fmt(layers)} × (12 × {fmt(hidden)}² + 13 × {fmt(hidden)}) + {fmt(vocab)} × {fmt(hidden)} = {fmt(exact)}"]
+        if np.any(vocab) else []))
+
+
+@user_function(
+    "LLM_TRAIN_FLOPS", unit="FLOP", category="training",
+    args=[A.params, A.tokens, A.recompute],
+    formula="C = k·P·D, k = 8 with recomputation (2 forward + 4 backward + 2 recomputed forward), 6 without",
+    sources=(ARTICLE3 + " §2", NARAYANAN),
+    assumptions=("Attention-score FLOPs are left out (small while sequence length ≪ 6·hidden).",),
+    example=((174.6e9, 300e9, False), 3.1428e23),
+)
+def train_flops(params, tokens, recompute=True):
+    """Total training compute in FLOPs."""
+    k = ft.flops_per_param_token(recompute)
+    c = ft.train_flops(params, tokens, recompute)
+    return Calc(c, lambda: [f"C = {fmt(k)} × {fmt(params)} × {fmt(tokens)} = {fmt(c, 'FLOP')}"])
+
+
+@user_function(
+    "LLM_TRAIN_DAYS", unit="day", category="training",
+    args=[A.params, A.tokens, A.gpus, A.gpu, A.mfu, A.recompute],
+    formula="t = k·P·D / (N · F_peak · MFU)",
+    sources=(ARTICLE3 + " §3", NARAYANAN),
+    assumptions=TRAIN_ASSUMPTIONS,
+    example=((175e9, 300e9, 1024, "A100"), 33.81),
+)
+def train_days(params, tokens, gpus, gpu, mfu=0.45, recompute=True):
+    """Wall-clock days to train a model on a number of GPUs."""
+    u = _mfu(mfu, gpu)
+    c = ft.train_flops(params, tokens, recompute)
+    s = ft.train_seconds(c, gpus, _peak(gpu), u)
+    return Calc(s / ft.SECONDS_PER_DAY, lambda: [
+        f"C = {fmt(ft.flops_per_param_token(recompute))} × {fmt(params)} × {fmt(tokens)} = {fmt(c, 'FLOP')}",
+        f"t = {fmt(c)} / ({fmt(gpus)} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) = {fmt(s, 's')}",
+        f"{fmt(s, 's')} / 86,400 s/day = {fmt(s / ft.SECONDS_PER_DAY, 'days')}"])
+
+
+@user_function(
+    "LLM_TRAIN_GPUS", unit="", result="count", category="training",
+    args=[A.params, A.tokens, A.days, A.gpu, A.mfu, A.recompute],
+    formula="N = ⌈k·P·D / (t · F_peak · MFU)⌉",
+    sources=(ARTICLE3 + " §4", NARAYANAN),
+    assumptions=TRAIN_ASSUMPTIONS + ("Rounded up to whole GPUs (the article prints the unrounded ≈1154).",),
+    example=((175e9, 300e9, 30, "A100"), 1155),
+)
+def train_gpus(params, tokens, days, gpu, mfu=0.45, recompute=True):
+    """GPUs needed to finish training within a deadline (whole GPUs, rounded up)."""
+    u = _mfu(mfu, gpu)
+    c = ft.train_flops(params, tokens, recompute)
+    n = ft.gpus_for_deadline(c, days * ft.SECONDS_PER_DAY, _peak(gpu), u)
+    if np.any(np.asarray(n) > 1e9):
+        raise ArgumentError("days", f"leaves too little time: {fmt(np.max(n))} GPUs would be needed")
+    return Calc(np.ceil(n - 1e-9), lambda: [
+        f"C = {fmt(c, 'FLOP')}",
+        f"N = {fmt(c)} / ({fmt(days * 86400.0, 's')} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) = {fmt(n)} → {fmt(np.ceil(n - 1e-9))} GPUs"])
+
+
+@user_function(
+    "LLM_TRAIN_GPU_HOURS", unit="GPU_hour", category="training",
+    args=[A.params, A.tokens, A.gpu, A.mfu, A.recompute],
+    formula="GPU-hours = k·P·D / (F_peak · MFU) / 3600",
+    sources=(ARTICLE3 + " §3",),
+    assumptions=TRAIN_ASSUMPTIONS,
+)
+def train_gpu_hours(params, tokens, gpu, mfu=0.45, recompute=True):
+    """GPU-hours to train (independent of how many GPUs share the work)."""
+    u = _mfu(mfu, gpu)
+    c = ft.train_flops(params, tokens, recompute)
+    h = ft.gpu_hours(c, _peak(gpu), u)
+    return Calc(h, lambda: [f"{fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h, 'GPU-hours')}"])
+
+
+@user_function(
+    "LLM_TRAIN_COST", unit="USD", category="training",
+    args=[A.params, A.tokens, A.gpu, A.price, A.mfu, A.recompute],
+    formula="cost = GPU-hours × price per GPU-hour",
+    sources=(ARTICLE3 + " §3", "Prices: llmcalc/data/gpus.csv (dated on-demand $/GPU-hour with its page)"),
+    assumptions=TRAIN_ASSUMPTIONS + ("On-demand price for the whole run; storage, network and staff are not included.",),
+)
+def train_cost(params, tokens, gpu, price=None, mfu=0.45, recompute=True):
+    """Cost in USD of the GPU time to train a model."""
+    u = _mfu(mfu, gpu)
+    p, note = _price(price, gpu)
+    c = ft.train_flops(params, tokens, recompute)
+    h = ft.gpu_hours(c, _peak(gpu), u)
+    return Calc(h * p, lambda: [f"GPU-hours = {fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h)}",
+                                f"cost = {fmt(h)} × ${fmt(p)}/GPU-h = ${fmt(h * p)}"], [note])
+
+
+def _price(price, gpu):
+    if price is not None:
+        return price, "Price per GPU-hour as given."
+    if gpu.price_per_hour is None:
+        raise ArgumentError("price", f"the catalog has no price for {gpu.name}; pass a price per GPU-hour")
+    return gpu.price_per_hour, f"Price ${gpu.price_per_hour:g}/GPU-hour for {gpu.name}, {gpu.price_date}: {gpu.price_source}."

@@ -1,0 +1,221 @@
+"""The application's unit registry and the bounded parser for user-typed quantities.
+
+One pint registry for the whole application, built from pint's own definitions with three changes
+that matter for LLM arithmetic:
+
+* ``bit``/``byte`` get their own dimension ``[information]`` (pint makes them dimensionless), so a
+  byte count can never be mistaken for a parameter count.
+* ``b`` is the bit (``200 Gb/s`` is 200 gigabit per second; pint reads ``Gb`` as giga-gilbert and
+  ``b`` as barn), and ``bps`` is bit per second.
+* new units: ``FLOP`` (``[computation]``), ``token``, ``parameter``, ``USD`` (``[currency]``),
+  ``GPU`` (a dimensionless count, so ``$/GPU/h`` is ``USD/hour``) and ``GPU_hour``.
+
+SI and IEC prefixes stay apart: ``GB`` is 1e9 bytes, ``GiB`` is 2**30 bytes.
+
+The registry is built on first use (it takes ~0.15 s), which keeps ``import llmcalc`` fast.
+
+User strings are never evaluated as expressions: :func:`parse_quantity` accepts
+``<number> [suffix] [unit]`` only, checks length and characters, parses the number with ``float``
+and the unit with pint's unit parser (which does not evaluate numbers), and caches unit parses.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from importlib import resources
+
+from .errors import ArgumentError
+
+_REGISTRY = None
+
+# Definitions added to pint's defaults.
+_EXTRA_DEFINITIONS = """
+FLOP = [computation] = _ = flop = FLOPs
+token = [token] = _ = tok = tokens
+parameter = [parameter] = _ = param = params
+USD = [currency] = _ = dollar = usd
+GPU = 1 = _ = gpu = GPUs
+GPU_hour = hour = _ = GPUh = gpu_hour
+"""
+
+
+def ureg():
+    """Return the application's pint UnitRegistry (built once, on first use)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _build_registry()
+    return _REGISTRY
+
+
+def _build_registry():
+    import pint
+
+    base = resources.files("pint")
+    text = base.joinpath("default_en.txt").read_text(encoding="utf-8")
+    replacements = {
+        "\nbit = []": "\nbit = [information] = b",
+        "gilbert = 1 / (4 * π) * biot_turn = Gb": "gilbert = 1 / (4 * π) * biot_turn",
+        "barn = 1e-28 * meter ** 2 = b\n": "barn = 1e-28 * meter ** 2\n",
+        "baud = bit / second = Bd = bps": "baud = bit / second = Bd = bps",
+    }
+    for old, new in replacements.items():
+        if old not in text:  # pint changed its file: fail loudly rather than mis-read bytes
+            raise RuntimeError(f"pint's default_en.txt no longer contains {old!r}")
+        text = text.replace(old, new)
+    constants = base.joinpath("constants_en.txt").read_text(encoding="utf-8")
+    text = text.replace("@import constants_en.txt", constants)
+    reg = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=True)
+    reg.load_definitions(text.splitlines())
+    for line in _EXTRA_DEFINITIONS.strip().splitlines():
+        reg.define(line)
+    reg.formatter.default_format = "~P"
+    return reg
+
+
+@functools.lru_cache(maxsize=512)
+def unit(text: str):
+    """A pint Unit from its name, cached (``unit("GB/s")``)."""
+    return ureg().parse_units(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing user input
+
+MAX_INPUT_CHARS = 80
+_ALLOWED = re.compile(r"^[0-9A-Za-z_ .,+\-*/%$()µ]*$")
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*(.*?)\s*$")
+# Count suffixes for parameter / token counts ("175B", "1.4T tokens", "7b").
+COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "B": 1e9, "b": 1e9, "G": 1e9, "T": 1e12,
+                "t": 1e12, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_UNIT_REWRITES = [
+    (re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)bps\b"), r"\1bit/s"),
+    (re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)Bps\b"), r"\1B/s"),
+    (re.compile(r"(?<![A-Za-z])K(i?)B\b"), r"k\1B"),
+    (re.compile(r"(?<![A-Za-z])K(i?)b\b"), r"k\1b"),
+    (re.compile(r"GPU[-_ ]?(hours?|hrs?|h)\b", re.I), "GPU_hour"),
+    (re.compile(r"(?i)\bper\b"), "/"),
+    (re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])"), "_"),
+]
+_FLOPS_RATE = re.compile(r"(?i)(flop)s\b")
+
+
+def _clean_unit_text(text: str, rate_expected: bool) -> str:
+    for pattern, repl in _UNIT_REWRITES:
+        text = pattern.sub(repl, text)
+    # "312 TFLOPS" means per second; "3e23 FLOPs" is a count. Where a rate is expected, any
+    # trailing-s spelling of FLOP is read as per second.
+    text = text.replace("FLOPS", "FLOP/s")
+    if rate_expected:
+        text = _FLOPS_RATE.sub(lambda m: m.group(1).upper() + "/s", text)
+    else:
+        text = _FLOPS_RATE.sub(lambda m: m.group(1).upper(), text)
+    text = text.replace("%", " percent ").strip()
+    return re.sub(r"\s+", " ", text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_unit_cached(text: str):
+    return ureg().parse_units(text)
+
+
+def split_number(text: str, argument: str) -> tuple[float, str]:
+    """Split ``"2.21 USD/h"`` into ``(2.21, "USD/h")`` without evaluating anything."""
+    if len(text) > MAX_INPUT_CHARS:
+        raise ArgumentError(argument, f"is too long ({len(text)} characters; at most {MAX_INPUT_CHARS})")
+    if not _ALLOWED.match(text):
+        raise ArgumentError(argument, f"contains characters that are not part of a number with a unit: {text!r}")
+    stripped = text.strip()
+    if not stripped:
+        raise ArgumentError(argument, "is empty")
+    money = stripped.startswith("$")
+    if money:
+        stripped = stripped[1:]
+    m = _NUMBER.match(stripped)
+    if not m:
+        raise ArgumentError(argument, f"must start with a number, got {text!r}")
+    number_text, rest = m.group(1), m.group(2)
+    if "," in number_text:
+        number_text = number_text.replace(",", "")
+    value = float(number_text.replace("_", ""))
+    if money:
+        rest = "USD " + rest if rest and not rest.startswith("/") else "USD" + rest
+    return value, rest
+
+
+def check_finite(value: float, argument: str) -> float:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ArgumentError(argument, f"must be a finite number, got {value}")
+    return value
+
+
+def parse_quantity(text: str, argument: str, expected: str, *, allow_count_suffix: bool = False):
+    """Parse ``text`` to a magnitude in unit ``expected``.
+
+    ``expected`` is a unit name (``"byte"``, ``"byte/second"``, ``"USD/hour"``, ``"token"``, ``""``
+    for a pure number). A bare number is read in ``expected``. A count (``token``, ``parameter``)
+    also accepts a dimensionless number and the suffixes K/M/B/T (``"175B"``). Raises
+    :class:`ArgumentError` naming ``argument`` on anything else.
+    """
+    value, rest = split_number(text, argument)
+    check_finite(value, argument)
+    if allow_count_suffix:
+        words = rest.split(maxsplit=1)
+        if words and words[0] in COUNT_SUFFIX:
+            value *= COUNT_SUFFIX[words[0]]
+            rest = words[1] if len(words) > 1 else ""
+    if not rest:
+        return value
+    exp_unit = unit(expected) if expected else None
+    rate_expected = bool(expected) and "second" in expected or "/s" in (expected or "")
+    cleaned = _clean_unit_text(rest, rate_expected)
+    try:
+        got = _parse_unit_cached(cleaned)
+    except Exception:
+        raise ArgumentError(argument, f"has a unit that is not known: {rest!r}") from None
+    reg = ureg()
+    q = reg.Quantity(value, got)
+    if exp_unit is None:
+        if not q.dimensionless:
+            raise ArgumentError(argument, f"must be a plain number, got a quantity in {rest!r}")
+        return float(q.to("").magnitude)
+    if q.dimensionless and allow_count_suffix:
+        return float(q.to("").magnitude)
+    try:
+        out = float(q.to(exp_unit).magnitude)
+    except Exception:
+        raise ArgumentError(
+            argument,
+            f"has units of {rest!r}, which cannot be converted to {expected} "
+            f"(dimension {q.dimensionality} vs {reg.Quantity(1, exp_unit).dimensionality})",
+        ) from None
+    return check_finite(out, argument)
+
+
+def quantity_magnitude(q, argument: str, expected: str, *, allow_dimensionless: bool = False):
+    """Magnitude of a pint Quantity ``q`` in ``expected``, with a clear error naming ``argument``."""
+    exp_unit = unit(expected) if expected else ureg().dimensionless
+    if allow_dimensionless and q.dimensionless:
+        return q.to("").magnitude
+    try:
+        return q.to(exp_unit).magnitude
+    except Exception:
+        raise ArgumentError(
+            argument, f"has units of {q.units}, which cannot be converted to {expected or 'a plain number'}"
+        ) from None
+
+
+def parse_unit_text(text: str, argument: str):
+    """Parse a unit name typed by a user (``"GiB"``, ``"Gb/s"``, ``"TFLOPS"``) into a pint Unit."""
+    if not isinstance(text, str):
+        raise ArgumentError(argument, f"must be a unit name, got {type(text).__name__}")
+    if len(text) > 40 or not _ALLOWED.match(text) or not text.strip():
+        raise ArgumentError(argument, f"is not a unit name: {text[:40]!r}")
+    stripped = text.strip()
+    if stripped == "$" or stripped.upper() == "USD":
+        stripped = "USD"
+    cleaned = _clean_unit_text(stripped.replace("$", "USD"), rate_expected="FLOPS" in stripped)
+    try:
+        return _parse_unit_cached(cleaned)
+    except Exception:
+        raise ArgumentError(argument, f"is not a known unit: {text!r}") from None

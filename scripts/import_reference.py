@@ -1,0 +1,180 @@
+"""Regenerate llmcalc/data/{gpus,models}.csv from the project's reference tables.
+
+Usage: python scripts/import_reference.py ../shared/reference
+
+The reference tables (datasheet and config facts, each with its source) are the input; this script
+only normalises columns (numbers in one unit per column, memory capacity in exact bytes, parsed
+architecture fields) and adds the catalog's own columns (aliases, typical price with its date and
+source). Every output row keeps the `sources`, `verification` and `notes` of its input row.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "llmcalc" / "data"
+
+# name -> aliases (case and punctuation are ignored when matching)
+GPU_ALIASES = {
+    "A100-SXM4-40GB": "A100-40GB",
+    "A100-SXM4-80GB": "A100;A100-80GB;A100-SXM",
+    "A100-PCIE-40GB": "A100-PCIe",
+    "A100-PCIE-80GB": "A100-PCIe-80GB",
+    "H100-SXM5-80GB": "H100;H100-SXM;H100-80GB",
+    "H100-PCIE-80GB": "H100-PCIe",
+    "H100-NVL-94GB": "H100-NVL",
+    "H200-SXM-141GB": "H200;H200-SXM",
+    "H200-NVL-141GB": "H200-NVL",
+    "B200": "B200-180GB",
+    "GB200 (per GPU)": "GB200",
+    "V100-SXM2-32GB": "V100",
+    "TPU-v4": "TPUv4",
+    "TPU-v5e": "TPUv5e;v5e",
+    "TPU-v5p": "TPUv5p;v5p",
+    "TPU-v6e": "TPUv6e;Trillium",
+}
+
+# Typical on-demand $/GPU-hour picked from prices.csv (the row named in price_source).
+GPU_PRICES = {
+    "A100-SXM4-40GB": (1.99, "2026-09-20", "Lambda 8x A100 SXM 40 GB, https://lambda.ai/instances"),
+    "A100-SXM4-80GB": (2.70, "2026-09-20", "CoreWeave HGX A100 8-GPU node $21.60/h / 8, https://www.coreweave.com/pricing"),
+    "A100-PCIE-80GB": (1.59, "2026-09-25", "RunPod Secure Cloud, https://www.runpod.io/pricing"),
+    "H100-SXM5-80GB": (3.99, "2026-09-20", "Lambda 8x H100 SXM, https://lambda.ai/instances"),
+    "H100-PCIE-80GB": (3.29, "2026-09-20", "Lambda 1x H100 PCIe, https://lambda.ai/instances"),
+    "H100-NVL-94GB": (3.19, "2026-09-25", "RunPod Secure Cloud, https://www.runpod.io/pricing"),
+    "H200-SXM-141GB": (4.50, "2026-09-25", "Nebius 1 GPU, https://nebius.com/prices"),
+    "B200": (6.69, "2026-09-20", "Lambda 8x B200 SXM6, https://lambda.ai/instances"),
+    "GB200 (per GPU)": (10.50, "2026-09-20", "CoreWeave GB200 NVL72 4-GPU instance $42/h / 4, https://www.coreweave.com/pricing"),
+    "L40S": (1.55, "2026-09-25", "Nebius 1 GPU, https://nebius.com/prices"),
+    "A10": (1.29, "2026-09-20", "Lambda 1x A10, https://lambda.ai/instances"),
+    "A10G": (1.006, "c. 2024", "AWS g5.xlarge on-demand (instance price incl. CPU/RAM), https://instances.vantage.sh/aws/ec2/g5.xlarge"),
+    "V100-SXM2-32GB": (0.79, "2026-09-20", "Lambda 8x Tesla V100 (16 GB parts), https://lambda.ai/instances"),
+}
+
+# Physical capacity where nvidia-smi / vendor docs give it (MiB); else the label is read per note.
+MEMORY_MIB = {"H100-SXM5-80GB": 81559, "H200-SXM-141GB": 143771}
+
+
+def num(s: str) -> str:
+    s = (s or "").strip()
+    m = re.match(r"^[0-9.]+", s)
+    return m.group(0) if m else ""
+
+
+def memory_bytes(row) -> tuple[int, str]:
+    name, label, note = row["name"], float(row["memory_GB"]), row["memory_unit_note"]
+    if name in MEMORY_MIB:
+        return MEMORY_MIB[name] * 2**20, f"{MEMORY_MIB[name]} MiB as reported by nvidia-smi"
+    if re.search(r"GiB|binary", note):
+        return int(label * 2**30), f"label {label:g} GB is binary: {label:g} GiB"
+    return int(label * 1e9), f"label {label:g} GB read as decimal GB (conservative)"
+
+
+def gpus(src: Path):
+    rows = list(csv.DictReader(open(src / "gpus.csv", encoding="utf-8")))
+    cols = ["name", "aliases", "vendor", "form_factor", "memory_gb_label", "memory_bytes", "memory_note",
+            "memory_type", "bandwidth_TBps", "fp32_TFLOPS", "tf32_TFLOPS", "bf16_TFLOPS", "fp16_TFLOPS",
+            "fp8_TFLOPS", "int8_TOPS", "fp4_TFLOPS", "interconnect", "interconnect_GBps",
+            "interconnect_direction", "tdp_W", "release_year", "price_usd_per_gpu_hour", "price_date",
+            "price_source", "verification", "sources", "notes"]
+    with open(OUT / "gpus.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for r in rows:
+            mb, mnote = memory_bytes(r)
+            price = GPU_PRICES.get(r["name"], ("", "", ""))
+            w.writerow({
+                "name": r["name"], "aliases": GPU_ALIASES.get(r["name"], ""), "vendor": r["vendor"],
+                "form_factor": r["form_factor"], "memory_gb_label": num(r["memory_GB"]), "memory_bytes": mb,
+                "memory_note": f"{mnote}; {r['memory_unit_note']}", "memory_type": r["memory_type"],
+                "bandwidth_TBps": num(r["memory_bandwidth_TBps"]), "fp32_TFLOPS": num(r["fp32_TFLOPS"]),
+                "tf32_TFLOPS": num(r["tf32_TFLOPS_dense"]), "bf16_TFLOPS": num(r["bf16_TFLOPS_dense"]),
+                "fp16_TFLOPS": num(r["fp16_TFLOPS_dense"]), "fp8_TFLOPS": num(r["fp8_TFLOPS_dense"]),
+                "int8_TOPS": num(r["int8_TOPS_dense"]), "fp4_TFLOPS": num(r["fp4_TFLOPS_dense"]),
+                "interconnect": r["scaleup_interconnect"], "interconnect_GBps": num(r["interconnect_GBps"]),
+                "interconnect_direction": r["interconnect_direction"], "tdp_W": num(r["TDP_W"]),
+                "release_year": r["release_year"], "price_usd_per_gpu_hour": price[0], "price_date": price[1],
+                "price_source": price[2], "verification": r["verification"], "sources": r["sources"],
+                "notes": r["notes"],
+            })
+
+
+MODEL_ALIASES = {
+    "GPT-3 175B": "gpt-3;gpt3;davinci", "LLaMA-1 7B": "llama-7b", "LLaMA-1 13B": "llama-13b",
+    "LLaMA-1 33B": "llama-33b;llama-30b", "LLaMA-1 65B": "llama-65b", "Mistral-7B-v0.1": "mistral-7b",
+    "Mixtral-8x7B-v0.1": "mixtral-8x7b;mixtral", "Mixtral-8x22B-v0.1": "mixtral-8x22b",
+    "DeepSeek-V3": "deepseek-v3-671b", "Llama-3.1-405B": "llama-405b", "Falcon-40B": "falcon",
+    "BLOOM-176B": "bloom", "OPT-175B": "opt", "Chinchilla-70B": "chinchilla",
+}
+
+
+def models(src: Path):
+    rows = list(csv.DictReader(open(src / "models.csv", encoding="utf-8")))
+    cols = ["name", "aliases", "family", "layers", "hidden", "heads", "kv_heads", "head_dim", "v_head_dim",
+            "ffn", "ffn_type", "vocab", "tied_embeddings", "max_context", "position", "attention",
+            "norm", "linear_bias", "qkv_bias", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
+            "experts", "experts_per_token", "shared_experts", "moe_ffn", "dense_layers",
+            "norms_per_layer", "embedding_norm", "params_published", "params_active_published",
+            "params_reference_B", "params_active_reference_B", "training_tokens", "release",
+            "verification", "sources", "notes"]
+    with open(OUT / "models.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for r in rows:
+            ffn_type = r["ffn_type"].lower()
+            gpt_style = "gelu-2" in ffn_type or "relu-2" in ffn_type
+            att = r["attention_type"]
+            attention = "mla" if att.startswith("MLA") else (
+                "mqa" if r["n_kv_heads"] == "1" else ("gqa" if r["n_kv_heads"] != r["n_heads"] else "mha"))
+            mla = attention == "mla"
+            pos = r["position_encoding"].lower()
+            name = r["name"]
+            falcon = name.startswith("Falcon")
+            heads, notes = r["n_heads"], r["notes"]
+            if name == "GPT-3 XL":  # Table 2.1 prints 24 heads x 128 = 3072 != d_model 2048
+                heads = "16"
+                notes = ("heads set to 16 (x 128 = d_model 2048) so the attention width equals d_model; "
+                         "Table 2.1 prints 24 heads. " + notes)
+            w.writerow({
+                "name": name, "aliases": MODEL_ALIASES.get(name, ""), "family": r["family"],
+                "layers": r["n_layers"], "hidden": r["hidden_size"], "heads": heads,
+                "kv_heads": heads if name == "GPT-3 XL" else r["n_kv_heads"],
+                "head_dim": r["mla_qk_nope_head_dim"] if mla else num(r["head_dim"]),
+                "v_head_dim": r["mla_v_head_dim"] if mla else "",
+                "ffn": num(r["ffn_hidden"]),
+                "ffn_type": ("swiglu" if "swiglu" in ffn_type else "geglu" if "geglu" in ffn_type
+                             else "relu" if "relu" in ffn_type else "gelu"),
+                "vocab": r["vocab_size"], "tied_embeddings": "yes" if r["tied_embeddings"].startswith("yes") else "no",
+                "max_context": r["max_context"],
+                "position": "learned" if "learned" in pos or name.startswith("GPT") else (
+                    "alibi" if "alibi" in pos else "relative" if "relative" in pos else "rope"),
+                "attention": attention,
+                "norm": "layernorm" if gpt_style else "rmsnorm",
+                "linear_bias": "yes" if gpt_style and not falcon else "no",
+                "qkv_bias": "yes" if "QKV bias" in att else "no",
+                "kv_lora_rank": r["mla_kv_lora_rank"], "q_lora_rank": r["mla_q_lora_rank"],
+                "qk_rope_head_dim": r["mla_qk_rope_head_dim"],
+                "experts": r["n_routed_experts"], "experts_per_token": r["experts_per_token"],
+                "shared_experts": r["n_shared_experts"], "moe_ffn": r["moe_ffn_hidden"],
+                "dense_layers": r["n_dense_layers"],
+                "norms_per_layer": 4 if name.startswith("Gemma") else 2,
+                "embedding_norm": "yes" if name.startswith("BLOOM") else "no",
+                "params_published": r["params_total_published"],
+                "params_reference_B": r["params_total_computed_B"],
+                "params_active_reference_B": r["params_active_computed_B"],
+                "params_active_published": r["params_active_published"],
+                "training_tokens": r["training_tokens"], "release": r["release"],
+                "verification": r.get("verification", ""), "sources": r["sources"], "notes": notes,
+            })
+
+
+if __name__ == "__main__":
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/reference")
+    OUT.mkdir(parents=True, exist_ok=True)
+    gpus(src)
+    models(src)
+    import shutil
+    shutil.copy(src / "prices.csv", OUT / "prices.csv")
+    print("wrote", *sorted(p.name for p in OUT.glob("*.csv")))
