@@ -44,3 +44,10 @@ models = _catalog.models
 
 __all__ = sorted([*REGISTRY, "gpu", "model", "gpus", "models", "GPU", "Model", "ureg", "lookup",
                   "ArgumentError", "LLMCalcError", "UnknownNameError", "REGISTRY"])
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext llmcalc`` registers the ``%llmcost`` / ``%%llmcost`` magics."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)

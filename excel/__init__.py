@@ -1,0 +1,1 @@
+"""Spreadsheet add-in server (installed as llmcalc.excel)."""

@@ -1,0 +1,1 @@
+"""IPython magics %llmcost / %%llmcost (installed as llmcalc.magics)."""
