@@ -91,8 +91,8 @@ COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "B": 1e9, "b": 1e9, "G":
 _UNIT_REWRITES = [
     (re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)bps\b"), r"\1bit/s"),
     (re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)Bps\b"), r"\1B/s"),
-    (re.compile(r"(?<![A-Za-z])K(i?)B\b"), r"k\1B"),
-    (re.compile(r"(?<![A-Za-z])K(i?)b\b"), r"k\1b"),
+    (re.compile(r"(?<![A-Za-z])KB\b"), "kB"),
+    (re.compile(r"(?<![A-Za-z])Kb\b"), "kb"),
     (re.compile(r"GPU[-_ ]?(hours?|hrs?|h)\b", re.I), "GPU_hour"),
     (re.compile(r"(?i)\bper\b"), "/"),
     (re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])"), "_"),

@@ -1,0 +1,4 @@
+"""Shared test settings."""
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
