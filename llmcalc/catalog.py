@@ -99,6 +99,8 @@ def gpu_rows() -> dict[str, dict]:
 def _lookup(name: str, table: dict, index: dict, kind: str, argument: str):
     if not isinstance(name, str):
         raise ArgumentError(argument, f"must be a {kind} name, got {type(name).__name__}")
+    if len(name) > 100:
+        raise ArgumentError(argument, f"is too long for a {kind} name ({len(name)} characters)")
     key = normalize(name)
     if key in index:
         return table[index[key]]

@@ -1,0 +1,215 @@
+"""Units (SI vs IEC bytes, bits vs bytes, dense FLOP/s), catalogs (sources, aliases, near matches)
+and the regressions other calculators ship."""
+import json
+
+import numpy as np
+import pytest
+
+import llmcalc
+from llmcalc import catalog
+from llmcalc.errors import ArgumentError, UnknownNameError
+from llmcalc.units import parse_quantity
+
+
+# ---------------------------------------------------------------- units
+@pytest.mark.parametrize("text,unit,expected", [
+    ("80 GiB", "byte", 80 * 2**30),
+    ("80 GB", "byte", 80e9),
+    ("200 Gb/s", "byte/second", 25e9),          # bits, not giga-gilbert
+    ("200 Gbps", "byte/second", 25e9),
+    ("2 TB/s", "byte/second", 2e12),
+    ("450 GB/s", "byte/second", 450e9),
+    ("312 TFLOPS", "FLOP/second", 312e12),
+    ("312 TFLOP/s", "FLOP/second", 312e12),
+    ("$2.21/h", "USD/hour", 2.21),
+    ("$2.21/GPU-h", "USD/hour", 2.21),
+    ("2.21 USD per hour", "USD/hour", 2.21),
+    ("4 weeks", "day", 28),
+    ("1 KB", "byte", 1000),
+    ("1 KiB", "byte", 1024),
+])
+def test_unit_strings(text, unit, expected):
+    assert parse_quantity(text, "x", unit) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text,expected", [("175B", 175e9), ("1.4T tokens", 1.4e12), ("300e9", 300e9),
+                                           ("7b", 7e9), ("65 billion", 65e9), ("1,000,000", 1e6)])
+def test_count_suffixes(text, expected):
+    assert parse_quantity(text, "tokens", "token", allow_count_suffix=True) == pytest.approx(expected)
+
+
+def test_percent_fraction():
+    r = llmcalc.train_days(175e9, 300e9, 1024, "A100", mfu="45%")
+    assert r.magnitude == pytest.approx(33.81, rel=1e-3)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("80 GiB", "cannot be converted"), ("10**10**10", "not known"), ("", "is empty"),
+    ("1e999", "finite"), ("x" * 200, "too long"), ("12 zorkmids", "not known"), ("__import__('os')", "characters"),
+])
+def test_bad_unit_strings_name_the_argument(text, needle):
+    with pytest.raises(ArgumentError) as e:
+        llmcalc.train_days(175e9, text, 1024, "A100")
+    assert e.value.argument == "tokens" and needle in str(e.value)
+
+
+def test_params_text_that_is_not_a_number_is_a_model_name():
+    with pytest.raises(UnknownNameError, match="unknown model"):
+        llmcalc.train_days("__import__('os')", 300e9, 1024, "A100")
+    with pytest.raises(ArgumentError, match="too long"):
+        llmcalc.train_days("x" * 200, 300e9, 1024, "A100")
+
+
+def test_bytes_are_not_parameters():
+    with pytest.raises(ArgumentError, match="cannot be converted to parameter"):
+        llmcalc.train_flops("80 GB", 300e9)
+
+
+def test_bandwidth_gb_per_s_is_decimal():
+    # 1 GB/s = 1e9 bytes/s, not 2^30: 500 GB over 500 GB/s is exactly one second.
+    assert llmcalc.comm_seconds("500 GB", "500 GB/s").magnitude == pytest.approx(1.0)
+    assert llmcalc.comm_seconds("500 GiB", "500 GB/s").magnitude == pytest.approx(2**30 / 1e9)
+
+
+def test_convert_units():
+    assert llmcalc.convert(80, "GiB", "GB").magnitude == pytest.approx(85.899, rel=1e-4)
+    assert llmcalc.convert(200, "Gb/s", "GB/s").magnitude == pytest.approx(25)
+    assert llmcalc.convert(1, "day", "h").magnitude == pytest.approx(24)
+    with pytest.raises(ArgumentError, match="to_unit"):
+        llmcalc.convert(1, "GB", "s")
+
+
+def test_results_are_quantities_and_counts_are_ints():
+    assert llmcalc.train_days(175e9, 300e9, 1024, "A100").units == llmcalc.ureg().day
+    assert type(llmcalc.train_gpus(175e9, 300e9, 30, "A100")).__mro__[1] is int
+
+
+# ---------------------------------------------------------------- catalogs
+@pytest.mark.parametrize("alias,name", [("A100", "A100-SXM4-80GB"), ("a100-80gb", "A100-SXM4-80GB"),
+                                        ("A100-40GB", "A100-SXM4-40GB"), ("h100", "H100-SXM5-80GB"),
+                                        ("H200", "H200-SXM-141GB"), ("mi300x", "MI300X"), ("TPU v5e", "TPU-v5e"),
+                                        ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p")])
+def test_gpu_aliases(alias, name):
+    assert llmcalc.gpu(alias).name == name
+
+
+@pytest.mark.parametrize("alias,name", [("llama-2-70b", "Llama-2-70B"), ("LLAMA 2 70B", "Llama-2-70B"),
+                                        ("gpt-3", "GPT-3 175B"), ("mixtral-8x7b", "Mixtral-8x7B-v0.1"),
+                                        ("qwen2.5-72b", "Qwen2.5-72B"), ("gemma-2-9b", "Gemma-2-9B"),
+                                        ("deepseek-v3", "DeepSeek-V3"), ("llama-3.1-405b", "Llama-3.1-405B"),
+                                        ("llama-65b", "LLaMA-1 65B"), ("mistral-7b", "Mistral-7B-v0.1")])
+def test_model_aliases(alias, name):
+    assert llmcalc.model(alias).name == name
+
+
+def test_unknown_names_list_near_matches():
+    with pytest.raises(UnknownNameError) as e:
+        llmcalc.gpu("H10")
+    assert "H100" in str(e.value) and e.value.argument == "gpu"
+    with pytest.raises(UnknownNameError, match="Llama-2-70B"):
+        llmcalc.train_days("llama-2-70", 1e12, 8, "H100")
+
+
+def test_every_catalog_entry_has_a_source():
+    for g in catalog.gpus():
+        assert g.source.startswith("http"), g.name
+        if g.price_per_hour is not None:
+            assert g.price_date and "http" in g.price_source, g.name
+    for m in catalog.models():
+        assert "http" in m.source, m.name
+
+
+def test_required_gpus_have_dense_peaks():
+    # Dense tensor-core figures, not sparse and not fp32 CUDA-core (H100 SXM datasheet: 1,979* sparse).
+    assert llmcalc.gpu("H100").peak_flops("bf16") == 989e12
+    assert llmcalc.gpu("A100").peak_flops("bf16") == 312e12
+    assert llmcalc.gpu("A100").peak_flops("fp32") == 19.5e12
+    assert llmcalc.gpu("H100", "fp8_TFLOPS").magnitude == 1979
+    for name in ["A100-40GB", "A100-80GB", "H100", "H100-PCIe", "H200", "B200", "L40S", "L4", "MI300X", "TPU-v5e", "TPU-v5p"]:
+        g = llmcalc.gpu(name)
+        assert g.peak_flops("bf16") > 0 and g.bandwidth > 0 and g.memory_bytes > 0
+
+
+def test_memory_capacity_is_exact_bytes():
+    assert llmcalc.gpu("A100-80GB").memory_bytes == 80 * 2**30
+    assert llmcalc.gpu("H100").memory_bytes == 81559 * 2**20  # nvidia-smi
+    assert llmcalc.gpu("A100", "memory_label_GB").magnitude == 80
+
+
+@pytest.mark.parametrize("name", [m.name for m in catalog.models()])
+def test_exact_params_match_reference(name):
+    """models.csv carries an independent recount (../shared/reference/SOURCES.md §5)."""
+    row = catalog.model_rows()[name]
+    ref = float(row["params_reference_B"]) * 1e9
+    tol = 0.002 if name != "GPT-3 13B" else 0.002  # 13B: d_model printed 5140 vs 40 x 128 = 5120
+    assert llmcalc.model(name).params() == pytest.approx(ref, rel=tol)
+    if row["params_active_reference_B"]:
+        assert llmcalc.model(name).params(active=True) == pytest.approx(float(row["params_active_reference_B"]) * 1e9, rel=2e-4)
+
+
+def test_hf_config_json(tmp_path):
+    cfg = {"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64,
+           "num_key_value_heads": 8, "intermediate_size": 28672, "vocab_size": 32000, "tie_word_embeddings": False,
+           "max_position_embeddings": 4096, "hidden_act": "silu", "_name_or_path": "meta-llama/Llama-2-70b-hf"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert llmcalc.model(str(path)).params() == llmcalc.model("llama-2-70b").params()
+    assert llmcalc.kv_bytes_per_token(str(path)).magnitude == 327_680
+    with pytest.raises(ArgumentError, match="does not exist"):
+        llmcalc.model(str(tmp_path / "missing.json"))
+
+
+def test_model_object_accepted_everywhere():
+    m = llmcalc.Model(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=128256)
+    assert m.params() == llmcalc.model("llama-3-8b").params()
+    assert llmcalc.weights_gb(m).magnitude == pytest.approx(m.params() * 2 / 1e9)
+
+
+# ---------------------------------------------------------------- regressions other calculators ship
+def test_kv_cache_counts_k_and_v_and_uses_kv_heads():
+    # LLaMA-2-70B is GQA with 8 KV heads: 2 x 80 x 8 x 128 x 2 B, not 80 x 64 x 128 x 2 (MHA, K only).
+    assert llmcalc.kv_bytes_per_token("llama-2-70b").magnitude == 2 * 80 * 8 * 128 * 2
+    mqa = llmcalc.Model(layers=10, hidden=1024, heads=16, kv_heads=1)
+    assert mqa.attention == "mqa" and llmcalc.kv_bytes_per_token(mqa).magnitude == 2 * 10 * 1 * 64 * 2
+    mha = llmcalc.Model(layers=10, hidden=1024, heads=16)
+    assert llmcalc.kv_bytes_per_token(mha).magnitude == 2 * 10 * 16 * 64 * 2
+
+
+def test_kv_cache_mla_is_compressed():
+    # DeepSeek-V3 MLA caches kv_lora_rank + rope = 576 values per layer (SOURCES.md §5).
+    assert llmcalc.kv_bytes_per_token("deepseek-v3").magnitude == 61 * 576 * 2
+
+
+def test_kv_cache_divided_across_tensor_parallel_gpus():
+    one = llmcalc.kv_cache_gb("llama-2-70b", 4096, 8).magnitude
+    assert llmcalc.kv_cache_gb("llama-2-70b", 4096, 8, "fp16", 2).magnitude == pytest.approx(one / 2)
+
+
+def test_swiglu_uses_three_matrices_of_intermediate_size():
+    gated = llmcalc.Model(layers=1, hidden=100, heads=1, ffn=300, vocab=0, ffn_type="swiglu")
+    plain = llmcalc.Model(layers=1, hidden=100, heads=1, ffn=300, vocab=0, ffn_type="gelu")
+    assert gated.mlp_params() == 3 * 100 * 300 and plain.mlp_params() == 2 * 100 * 300
+
+
+def test_moe_total_vs_active():
+    m = llmcalc.model("mixtral-8x7b")
+    assert m.params() == pytest.approx(46.70e9, rel=1e-3) and m.params(active=True) == pytest.approx(12.88e9, rel=1e-3)
+
+
+def test_tied_embeddings_not_counted_twice():
+    tied = llmcalc.model("llama-3.2-1b")
+    assert not llmcalc.model("llama-3-8b").tied_embeddings and tied.tied_embeddings
+    assert tied.lm_head_params() == 0
+
+
+def test_peaks_are_dense_not_sparse_and_not_fp32():
+    days_bf16 = llmcalc.train_days(175e9, 300e9, 1024, "H100").magnitude
+    assert days_bf16 == pytest.approx(33.81 * 312 / 989, rel=1e-3)
+
+
+def test_vectorised_gpu_sweep_gives_column():
+    days = llmcalc.train_days(175e9, 300e9, [[256], [512], [1024]], "A100")
+    assert days.magnitude.shape == (3, 1)
+    assert days.magnitude[:, 0] == pytest.approx([135.247, 67.624, 33.812], rel=1e-4)
+    n = llmcalc.train_gpus(175e9, 300e9, np.array([30, 60]), "A100")
+    assert n.tolist() == [1155, 578]
