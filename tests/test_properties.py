@@ -67,5 +67,5 @@ def test_kv_cache_linear_in_batch_and_tokens(b, n, m):
 def test_decode_throughput_grows_with_batch_and_gpus(b, ctx, g):
     kw = dict(bandwidth_utilization=0.7, mfu=0.5)
     base = llmcalc.decode_tokens_per_s("llama-2-70b", "A100", b, ctx, g, **kw).magnitude
-    assert llmcalc.decode_tokens_per_s("llama-2-70b", "A100", b + 1, ctx, g, **kw).magnitude >= base
+    assert llmcalc.decode_tokens_per_s("llama-2-70b", "A100", b + 1, ctx, g, **kw).magnitude >= base * (1 - 1e-12)
     assert llmcalc.decode_tokens_per_s("llama-2-70b", "A100", b, ctx, g + 1, **kw).magnitude > base

@@ -2,12 +2,13 @@
 from ..hardware import DTYPE_BYTES, normalize_dtype
 from ..registry import Arg, Boolean, Choice, Fraction, GPURef, ModelRef, Number, ParamsRef
 
+MAX_GPUS = 10_000_000
 DTYPE = Choice(tuple(DTYPE_BYTES), normalize_dtype)
 
 params = Arg("params", ParamsRef(), "trainable parameters (175e9, \"175B\") or a model name")
 tokens = Arg("tokens", Number("token", count=True), "training tokens (300e9, \"300B\")")
-gpus = Arg("gpus", Number("GPU", integer=True, maximum=10_000_000), "number of GPUs")
-gpus_opt = Arg("gpus", Number("GPU", integer=True, maximum=10_000_000), "GPUs the model is split over (tensor parallel)", 1)
+gpus = Arg("gpus", Number("GPU", integer=True, maximum=MAX_GPUS), "number of GPUs")
+gpus_opt = Arg("gpus", Number("GPU", integer=True, maximum=MAX_GPUS), "GPUs the model is split over (tensor parallel)", 1)
 gpu = Arg("gpu", GPURef(), "GPU name from the catalog (\"A100\", \"H100\", \"A100-80GB\")")
 model = Arg("model", ModelRef(), "model name from the catalog (\"llama-2-70b\"), a Model, or a config.json path")
 mfu = Arg("mfu", Fraction("FLOP/s"), "model FLOPs utilisation: fraction of the dense peak sustained (or an effective rate, \"140 TFLOP/s\")", 0.45)

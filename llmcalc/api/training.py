@@ -91,11 +91,12 @@ def train_gpus(params, tokens, days, gpu, mfu=0.45, recompute=True):
     u = _mfu(mfu, gpu)
     c = ft.train_flops(params, tokens, recompute)
     n = ft.gpus_for_deadline(c, days * ft.SECONDS_PER_DAY, _peak(gpu), u)
-    if np.any(np.asarray(n) > 1e9):
-        raise ArgumentError("days", f"leaves too little time: {fmt(np.max(n))} GPUs would be needed")
-    return Calc(np.ceil(n - 1e-9), lambda: [
+    if np.any(np.asarray(n) > A.MAX_GPUS):
+        raise ArgumentError("days", f"leaves too little time: {fmt(np.max(n))} GPUs would be needed (at most {A.MAX_GPUS:,})")
+    whole = np.maximum(np.ceil(n - 1e-9), 1.0)
+    return Calc(whole, lambda: [
         f"C = {fmt(c, 'FLOP')}",
-        f"N = {fmt(c)} / ({fmt(days * 86400.0, 's')} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) = {fmt(n)} → {fmt(np.ceil(n - 1e-9))} GPUs"])
+        f"N = {fmt(c)} / ({fmt(days * 86400.0, 's')} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) = {fmt(n)} → {fmt(whole)} GPUs"])
 
 
 @user_function(

@@ -82,8 +82,8 @@ def kv_cache_bytes(values_per_token, tokens, batch=1, bytes_per_value=2.0, gpus=
 
 
 def min_gpus_to_hold(total_bytes, capacity_bytes):
-    """N = ⌈total / capacity⌉. Source: article 3 §5 (3500 GB / 80 GB → 44 A100-80GB)."""
-    return np.ceil(total_bytes / capacity_bytes - 1e-9)
+    """N = max(1, ⌈total / capacity⌉). Source: article 3 §5 (3500 GB / 80 GB → 44 A100-80GB)."""
+    return np.maximum(np.ceil(total_bytes / capacity_bytes - 1e-9), 1.0)
 
 
 def max_batch(free_bytes, kv_bytes_per_sequence):

@@ -34,7 +34,7 @@ def train_seconds(flops, gpus, peak_flops, mfu):
 
 
 def gpus_for_deadline(flops, seconds, peak_flops, mfu):
-    """N = C / (t · F_peak · u) (unrounded; a real order is the next whole GPU).
+    """N = C / (t · F_peak · u) (unrounded; a real order is the next whole GPU, at least one).
 
     Source: article 3 §4. GPT-3 in 30 days on A100 at u = 0.45: 1154.1 → 1155 GPUs.
     """
