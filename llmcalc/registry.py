@@ -543,9 +543,18 @@ def user_function(sheet_name: str, *, unit: str, args: list[Arg], category: str,
             raise RuntimeError(f"{fn.name}/{sheet_name} registered twice")
         REGISTRY[fn.name] = fn
         fn.__doc__ = _docstring(fn)
+        fn.__signature__ = _signature(fn)
         return fn
 
     return deco
+
+
+def _signature(fn: Function):
+    import inspect
+    return inspect.Signature([
+        inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=a.default if a.optional else inspect.Parameter.empty)
+        for a in fn.args])
 
 
 def _docstring(fn: Function) -> str:
