@@ -213,3 +213,9 @@ def test_vectorised_gpu_sweep_gives_column():
     assert days.magnitude[:, 0] == pytest.approx([135.247, 67.624, 33.812], rel=1e-4)
     n = llmcalc.train_gpus(175e9, 300e9, np.array([30, 60]), "A100")
     assert n.tolist() == [1155, 578]
+
+
+def test_serving_memory_is_weights_plus_kv_split_over_gpus():
+    # LLaMA-2-70B on 2 GPUs, batch 8 x 4096 tokens: (137.95 GB + 8 x 1.342 GB) / 2 (article 2 §5).
+    per_gpu = llmcalc.serving_memory_gb("llama-2-70b", 8, 4096, "fp16", None, 2).to("GB").magnitude
+    assert per_gpu == pytest.approx((137.953 + 8 * 1.34218) / 2, rel=1e-4)

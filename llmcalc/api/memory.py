@@ -125,3 +125,19 @@ def kv_cache_gb(model, tokens, batch=1, dtype="fp16", gpus=1):
     per = fm.kv_cache_bytes(model.kv_values_per_token(), 1, 1, DTYPE_BYTES[dtype], gpus)
     b = per * tokens * batch
     return Calc(b / GB, lambda: [f"{fmt(per, 'B')} × {fmt(tokens)} tokens × {fmt(batch)} = {fmt(b / GB, 'GB')}"])
+
+
+@user_function(
+    "LLM_SERVING_MEMORY_GB", unit="GB", category="memory",
+    args=[A.model, Arg("batch", Number("", integer=True, maximum=1e7, label="sequences"), "sequences held at once"),
+          Arg("tokens", Number("token", count=True, integer=True, maximum=1e9), "tokens of context per sequence (prompt + generated)"),
+          A.dtype_weights, Arg("kv_dtype", A.DTYPE, "numeric format of the KV cache (default: same as dtype)", None), A.gpus_opt],
+    formula="per GPU = P × bytes / g + KV bytes per token × tokens × batch / g",
+    sources=(ARTICLE2 + " §5 (weights + KV cache must fit: 2 × 80 GB for LLaMA-2-70B)",),
+    assumptions=("Weights and KV heads split evenly over g tensor-parallel GPUs; activation workspace and the runtime's reserve are not included (see LLM_MAX_BATCH's memory_utilization).", SI_NOTE),
+)
+def serving_memory_gb(model, batch, tokens, dtype="fp16", kv_dtype=None, gpus=1):
+    """Memory per GPU to serve a model: its weights plus the KV cache of a batch, exactly."""
+    w = fm.weight_bytes(model.params(), DTYPE_BYTES[dtype]) / gpus
+    kv = fm.kv_cache_bytes(model.kv_values_per_token(), tokens, batch, DTYPE_BYTES[kv_dtype or dtype], gpus)
+    return Calc((w + kv) / GB, lambda: [f"weights {fmt(w / GB, 'GB')} + KV {fmt(kv / GB, 'GB')} = {fmt((w + kv) / GB, 'GB')} per GPU"])
