@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import units
-from .errors import ArgumentError, LLMCalcError
+from .errors import ArgumentError
 from .explain import Explanation, fmt
 
 REQUIRED = object()
@@ -372,20 +372,14 @@ class Function:
                 values[spec.name] = spec.default if spec.default is None else spec.kind.parse(spec.default, spec.name)
             else:
                 values[spec.name] = spec.kind.parse(raw, spec.name)
-        if len(args) > len(specs) or any(k not in values for k in kwargs):
-            unknown = [k for k in kwargs if k not in values]
-            raise ArgumentError(unknown[0], f"is not an argument of {self.name}; it takes "
+        if kwargs:  # whatever is left was not an argument name
+            raise ArgumentError(next(iter(kwargs)), f"is not an argument of {self.name}; it takes "
                                 f"{', '.join(a.name for a in specs)}")
         return values
 
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
         values = self.bind(args, dict(kwargs))
-        try:
-            calc = self.impl(**values)
-        except (LLMCalcError, TypeError):
-            raise
-        except FloatingPointError as exc:  # pragma: no cover - numpy errstate
-            raise ArgumentError(self.args[0].name, f"gives a result out of range ({exc})") from None
+        calc = self.impl(**values)
         _check_result(calc.value, self)
         return calc, values
 
@@ -507,13 +501,12 @@ def build_explanation(fn: Function, calc: Calc, values: dict) -> Explanation:
     for a in fn.args:
         val = values.get(a.name)
         if val is None:
-            shown = "(from the GPU profile / catalog)"
+            shown = "(default: from the catalog / GPU profile)"
         elif isinstance(val, Rate):
             shown = fmt(val.value, a.kind.rate_unit)
         else:
             shown = a.kind.show(val)
-        inputs.append((a.name, shown + ("" if a.name in values and val is not None and not a.optional else
-                                        "" if not a.optional else "")))
+        inputs.append((a.name, shown))
     steps = calc.steps() if calc.steps else []
     return Explanation(
         function=fn.name, sheet_name=fn.sheet_name, summary=fn.summary, result=result, inputs=inputs,
