@@ -1,0 +1,190 @@
+"""Cell values in, cell values out: the one bridge between spreadsheet calls and the registry.
+
+No formula lives here. A call names a registry function by its spreadsheet name and passes
+positional and/or named arguments as spreadsheets send them (numbers, strings, booleans, empty,
+or 1-/2-D lists for ranges); :func:`run_call` checks the request-level limits, calls
+``Function.sheet_value`` and turns the value into JSON (a NumPy array becomes nested lists, keeping
+a column a column). Every failure becomes a :class:`CallFailure` with the spreadsheet error code
+(``#VALUE!`` for bad input, naming the argument; ``#NUM!`` for a result that is not a finite
+number; ``#NAME?`` for an unknown function) and the HTTP status the plain-text endpoint answers.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmcalc.errors import ArgumentError, LLMCalcError
+from llmcalc.registry import REGISTRY, Function, by_sheet_name
+
+log = logging.getLogger("llmcalc.server")
+
+VALUE, NA, NUM, NAME = "#VALUE!", "#N/A", "#NUM!", "#NAME?"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits (issue 6). The defaults fit a large workbook recalculation."""
+
+    max_body_bytes: int = 2_000_000     # one request body
+    max_batch: int = 1000               # calls in one POST /api/v1/batch
+    max_values: int = 100_000           # cells in one call's arguments together
+    max_string: int = 400               # characters in one string argument
+    call_timeout_s: float = 10.0        # wall-clock seconds for one call
+
+
+class CallFailure(Exception):
+    """A call that cannot give a value: spreadsheet ``code``, ``message``, HTTP ``status``."""
+
+    def __init__(self, code: str, message: str, status: int = 400, argument: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status, self.argument = code, message, status, argument
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "message": self.message}
+        if self.argument:
+            out["argument"] = self.argument
+        return out
+
+
+def find_function(name: str) -> Function:
+    """The registry function with this spreadsheet name (case-insensitive), else 404 / ``#NAME?``."""
+    try:
+        return by_sheet_name(name)
+    except LookupError:
+        pass
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    names = [fn.sheet_name for fn in REGISTRY.values()]
+    near = difflib.get_close_matches(name.strip().upper()[:60], names, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(near)}?" if near else "; GET /api/v1/functions lists them"
+    raise CallFailure(NAME, f"unknown function {shown!r}{hint}", status=404)
+
+
+def _count_and_check(value, name: str, limits: Limits, depth: int = 0) -> int:
+    """Cells in one argument; rejects nesting deeper than a 2-D range, ragged rows, long strings
+    and file paths (a model argument ending in .json would read a file on the server)."""
+    if isinstance(value, (list, tuple)):
+        if depth >= 2:
+            raise ArgumentError(name, "must be a value or a 1-D/2-D range, not a deeper nesting of lists")
+        if depth == 0 and value and all(isinstance(v, (list, tuple)) for v in value):
+            if len({len(v) for v in value}) > 1:
+                raise ArgumentError(name, "is a range whose rows have different lengths")
+        return sum(_count_and_check(v, name, limits, depth + 1) for v in value)
+    if isinstance(value, str):
+        if len(value) > limits.max_string:
+            raise ArgumentError(name, f"is too long ({len(value)} characters; at most {limits.max_string})")
+        if value.strip().lower().endswith(".json"):
+            raise ArgumentError(name, "file paths are not accepted by the server; give a catalog name "
+                                "(GET /api/v1/functions lists the functions, LLM_MODEL/LLM_GPU the catalog)")
+        return 1
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ArgumentError(name, f"must be a finite number, got {value}")
+    return 1
+
+
+def _unwrap(value):
+    """A 1x1 range is the value itself (Excel passes a single cell to a matrix parameter as [[x]]);
+    any other range keeps its shape, so a row stays a row and a column a column."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        inner = value[0]
+        if not isinstance(inner, (list, tuple)):
+            return inner
+        if len(inner) == 1 and not isinstance(inner[0], (list, tuple)):
+            return inner[0]
+    return value
+
+
+def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[list, dict]:
+    names = [a.name for a in fn.args]
+    total = 0
+    out_args = []
+    for i, v in enumerate(args):
+        name = names[i] if i < len(names) else f"#{i + 1}"
+        total += _count_and_check(v, name, limits)
+        out_args.append(_unwrap(v))
+    out_kwargs = {}
+    for k, v in kwargs.items():
+        total += _count_and_check(v, k, limits)
+        out_kwargs[k] = _unwrap(v)
+    if total > limits.max_values:
+        raise CallFailure(VALUE, f"the arguments hold {total} cells; at most {limits.max_values} per call",
+                          status=413)
+    return out_args, out_kwargs
+
+
+def to_json_value(value):
+    """A registry sheet value as JSON: float/int/str, or nested lists for an array."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise CallFailure(NUM, "the result is not a finite number (inputs out of range)")
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CallFailure(NUM, "the result is not a finite number (inputs out of range)")
+    return value
+
+
+def failure_from(exc: BaseException, fn: Function | None = None) -> CallFailure:
+    """Map an exception from the registry to a spreadsheet error (never a server error)."""
+    if isinstance(exc, CallFailure):
+        return exc
+    if isinstance(exc, ArgumentError):
+        # The registry reports a non-finite result as "gives a result ..." on its first argument.
+        code = NUM if exc.problem.startswith("gives a result") else VALUE
+        return CallFailure(code, str(exc), status=400, argument=exc.argument)
+    if isinstance(exc, LLMCalcError):
+        return CallFailure(VALUE, str(exc), status=400)
+    if isinstance(exc, ValueError) and "broadcast" in str(exc):
+        return CallFailure(VALUE, "the ranges given do not fit together (their shapes cannot be broadcast: "
+                           f"{exc})", status=400)
+    if isinstance(exc, (OverflowError, FloatingPointError, ZeroDivisionError)):
+        return CallFailure(NUM, f"the result is out of range ({exc})", status=400)
+    # Anything else is a bug, not the user's fault: log it with an id, answer without a 500.
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error %s in %s", incident, fn.sheet_name if fn else "?", exc_info=exc)
+    return CallFailure(VALUE, f"llmcalc could not compute this input (internal error {incident}; "
+                       "the server log has the details)", status=422)
+
+
+def run_call(name: str, args: list | None = None, kwargs: dict | None = None,
+             limits: Limits = Limits()):
+    """Compute one call; returns the JSON value or raises :class:`CallFailure`."""
+    fn = find_function(name)
+    try:
+        a, kw = prepare(fn, list(args or []), dict(kwargs or {}), limits)
+        return to_json_value(fn.sheet_value(*a, **kw))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a cell error
+        raise failure_from(exc, fn) from None
+
+
+def run_explain(name: str, args: list | None = None, kwargs: dict | None = None,
+                limits: Limits = Limits()) -> dict:
+    """The registry's explanation (formula, inputs, steps, sources) for the task pane."""
+    fn = find_function(name)
+    try:
+        a, kw = prepare(fn, list(args or []), dict(kwargs or {}), limits)
+        return fn.explain(*a, **kw).to_dict()
+    except Exception as exc:  # noqa: BLE001
+        raise failure_from(exc, fn) from None
+
+
+def format_plain(value) -> str:
+    """The plain-text endpoint's body: shortest exact float, integer, text; a 1-D array one value a
+    line, a 2-D array tab-separated rows."""
+    def one(v):
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, float):
+            return repr(v) if v != int(v) or abs(v) >= 1e16 else str(int(v))
+        return str(v)
+
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):
+            return "\n".join("\t".join(one(v) for v in row) for row in value)
+        return "\n".join(one(v) for v in value)
+    return one(value)
