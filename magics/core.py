@@ -362,14 +362,20 @@ def _text_repr(result, p, cycle):
     p.text(fmt(mag, format(result.units, "~P")))
 
 
+def _count_array_repr(arr, p, cycle):
+    p.text(fmt(arr))
+
+
 def load_ipython_extension(ipython):
     """``%load_ext llmcalc``: register ``%llmcost`` / ``%%llmcost`` and the results' text display."""
     _build_help()  # functions registered since import appear as subcommands
     ipython.register_magics(LLMCostMagics)
     plain = ipython.display_formatter.formatters["text/plain"]
     plain.for_type(registry.result_class(), _text_repr)
+    plain.for_type(registry.CountArray, _count_array_repr)
 
 
 def unload_ipython_extension(ipython):
     plain = ipython.display_formatter.formatters["text/plain"]
     plain.type_printers.pop(registry.result_class(), None)
+    plain.type_printers.pop(registry.CountArray, None)

@@ -523,6 +523,14 @@ def _money(x: float) -> str:
     return "$" + fmt(x)
 
 
+def _tick(x: float) -> str:
+    """Axis label of a swept value: ``20B`` for 2e10 parameters, ``1,024`` for GPUs."""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(x) >= div:
+            return f"{x / div:g}{suffix}"
+    return fmt(x)
+
+
 def _unit_label(col: Column) -> str:
     return {"USD/ktoken": "", "USD": "", "GPU_hour": "", "token/s": "tokens/s", "day": "days", "FLOP": "FLOP"}.get(col.unit, col.unit)
 
@@ -797,7 +805,7 @@ class Scenario:
                 ax.set_xscale("log", base=2)
             ticks = sorted(set(xs_all))
             if len(ticks) <= 10:  # label the swept values themselves, not powers of two
-                ax.set_xticks(ticks, [fmt(t) for t in ticks])
+                ax.set_xticks(ticks, [_tick(t) for t in ticks])
                 ax.minorticks_off()
             if ys_all and max(ys_all) / min(ys_all) >= 20:
                 ax.set_yscale("log")
