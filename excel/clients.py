@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from .metadata import RESULT_TYPES, arg_description, function_description, functions, has_matrix_result
+from .metadata import RESULT_TYPES, arg_description, function_description, functions, has_matrix_result, office_type
 
 APPS_SCRIPT_RUNTIME = r"""
 /**
@@ -79,7 +79,7 @@ def apps_script(base_url: str) -> str:
         out.append(f" * {_js(function_description(fn))}")
         out.append(" *")
         for a in fn.args:
-            out.append(f" * @param {{{a.kind.sheet_type}}} {a.name} {_js(arg_description(a))}")
+            out.append(f" * @param {{{office_type(a)}}} {a.name} {_js(arg_description(a))}")
         out.append(f" * @return {{{ret}}} {_js(fn.result_unit_label)}")
         out.append(" * @customfunction")
         out.append(" */")

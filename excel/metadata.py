@@ -12,9 +12,12 @@ xlwings module and in the Google Sheets script without touching this package:
 * :func:`jsdoc_source` — the same functions as JSDoc-annotated JavaScript, so Microsoft's own
   ``custom-functions-metadata`` parser can cross-check :func:`functions_json` in the tests.
 
-Argument mapping (Office.js): ``type`` is the argument kind's ``sheet_type``; an argument whose kind
-accepts lists (``kind.vector``) is a ``matrix`` parameter, so a range of GPU counts arrives as a
-2-D array and the function's result is a ``matrix`` that spills in the same shape.
+Argument mapping (Office.js): ``type`` is the argument kind's ``sheet_type``, except that a
+``number`` argument is declared ``any``: the registry's number kinds also take text with units
+(``"$2.21/h"``, ``"200 TFLOP/s"``, ``"80 GiB"``), and Excel would turn text given to a ``number``
+parameter into a bare ``#VALUE!`` before the server could read it or say which unit was wrong. An
+argument whose kind accepts lists (``kind.vector``) is a ``matrix`` parameter, so a range of GPU
+counts arrives as a 2-D array and the function's result is a ``matrix`` that spills in that shape.
 """
 from __future__ import annotations
 
@@ -33,6 +36,13 @@ RESULT_TYPES = {"quantity": "number", "count": "number", "text": "string", "numb
 def functions() -> list[Function]:
     """The registry's functions in registration order."""
     return list(REGISTRY.values())
+
+
+def office_type(arg: Arg) -> str:
+    """The Office.js parameter type: the kind's ``sheet_type``, with ``number`` widened to ``any``
+    so that numbers with units reach the server (see the module docstring)."""
+    t = arg.kind.sheet_type
+    return "any" if t == "number" else t
 
 
 def is_matrix_arg(arg: Arg) -> bool:
@@ -84,7 +94,7 @@ def functions_json(base_url: str) -> dict:
     for fn in functions():
         params = []
         for a in fn.args:
-            p = {"name": a.name, "description": arg_description(a), "type": a.kind.sheet_type,
+            p = {"name": a.name, "description": arg_description(a), "type": office_type(a),
                  "dimensionality": "matrix" if is_matrix_arg(a) else "scalar"}
             if a.optional:
                 p["optional"] = True
@@ -152,7 +162,7 @@ def jsdoc_source(base_url: str) -> str:
         lines += ["/**", f" * {_js_comment(function_description(fn))}", f" * @customfunction {fn.sheet_name}",
                   f" * @helpurl {help_url(fn, base_url)}"]
         for a in fn.args:
-            t = a.kind.sheet_type + ("[][]" if is_matrix_arg(a) else "")
+            t = office_type(a) + ("[][]" if is_matrix_arg(a) else "")
             name = f"[{a.name}]" if a.optional else a.name
             lines.append(f" * @param {{{t}}} {name} {_js_comment(arg_description(a))}")
         rtype = RESULT_TYPES.get(fn.result, "any") + ("[][]" if matrix else "")
