@@ -16,7 +16,6 @@ import re
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.utils.text import DollarFormatter
 
 from llmcalc import registry, units
 from llmcalc.errors import ArgumentError, LLMCalcError
@@ -195,14 +194,22 @@ def parse_line(tokens: list[str]) -> tuple[dict, list[str], dict]:
     return opts, pos, kw
 
 
+_BRACES = re.compile(r"\{([^{}\n]+)\}")
+
+
 def _expand(shell, line: str) -> str:
-    """Insert ``{expr}`` values from the user namespace; ``$`` stays literal (``$2.21/h``)."""
-    if "{" not in line:
-        return line
-    try:
-        return DollarFormatter().vformat(line.replace("$", "$$"), [], dict(shell.user_ns))
-    except Exception as exc:  # noqa: BLE001 - any error of the user's expression
-        _fail(f"cannot expand {{...}} in the line: {type(exc).__name__}: {exc}")
+    """Insert ``{expr}`` values from the user namespace; ``$`` stays literal (``$2.21/h``).
+
+    (IPython's own ``$name``/``{expr}`` expansion would turn ``$2.21/h`` into ``2.21/h``, so the magic
+    is ``no_var_expand`` and expands braces only.)
+    """
+    def value(m):
+        try:
+            return str(shell.ev(m.group(1)))
+        except Exception as exc:  # noqa: BLE001 - any error of the user's expression
+            _fail(f"cannot evaluate {{{m.group(1)}}}: {type(exc).__name__}: {exc}")
+
+    return _BRACES.sub(value, line)
 
 
 def _store(shell, name: str | None, value):
@@ -340,7 +347,7 @@ class LLMCostMagics(Magics):
             _fail("%%llmcost takes only -o NAME, --explain and --no-plot on its first line; "
                   "the scenario goes in the cell as key: value lines")
         try:
-            scenario = run_scenario(cell, plot=not opts.get("no_plot"))
+            scenario = run_scenario(_expand(self.shell, cell), plot=not opts.get("no_plot"))
         except (ScenarioError, LLMCalcError) as exc:
             _fail(str(exc))
         _store(self.shell, opts.get("output"), scenario)

@@ -31,7 +31,6 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from llmcalc import registry
 from llmcalc.errors import ArgumentError, LLMCalcError
 from llmcalc.explain import fmt
 from llmcalc.registry import REGISTRY, Number, Rate
@@ -710,7 +709,7 @@ class Scenario:
         out.append("")
         out += [f"* {n}" for n in self.notes()]
         if self.figure is not None:
-            out.append("* Plot: scenario.figure (a matplotlib Figure; .savefig('plot.png')).")
+            out.append("* Plot: the .figure of this Scenario (keep it with %%llmcost -o NAME; NAME.figure.savefig('plot.png')).")
         return "\n".join(out)
 
     def __repr__(self):

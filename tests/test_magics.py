@@ -454,3 +454,27 @@ def test_scenario_to_records_literal(ip, capsys):
     s = scenario(ip, capsys, A2_CELL)
     rec = s.to_records()
     assert ast.literal_eval(repr([round(r["cost_generated"], 4) for r in rec])) == [0.0661, 0.0083, 0.0021]
+
+
+def test_scenario_fields_take_python_values(ip, capsys):
+    """{expr} works in the cell too (A3: 1024 A100s → 33.81 days)."""
+    ip.user_ns["cluster"] = 1024
+    s = scenario(ip, capsys, "%%llmcost --no-plot\nmodel: 175B\ntokens: 300B\ngpu: {cluster} x A100\nprice: $2/GPU-h\n")
+    assert s.column("days") == pytest.approx([33.81], rel=1e-3)
+    assert "$2 per GPU-hour" in str(s)
+
+
+def test_fresh_ipython_readme_first_example():
+    """What a new user types in a fresh terminal IPython: %load_ext llmcalc, then A3's first number."""
+    import subprocess
+    import sys
+    code = "%load_ext llmcalc\n%llmcost train_days 175e9 300e9 1024 A100"
+    out = subprocess.run([sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c", code],
+                         capture_output=True, text=True, timeout=120, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("33.81 d")  # A3: ≈ 34 days
+    bad = subprocess.run([sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c",
+                          code.replace("A100", "A1000")], capture_output=True, text=True, timeout=120, cwd="/")
+    lines = (bad.stdout + bad.stderr).strip().splitlines()
+    assert lines == [l for l in lines if l.startswith("UsageError: ")] and len(lines) == 1, lines
+    assert "unknown GPU 'A1000'" in lines[0]
