@@ -38,6 +38,8 @@ from llmcalc.registry import REGISTRY, Number, Rate
 from .core import share_unit, split_commas
 
 MAX_ROWS = 1000
+# "$0.066 … $0.0083" in HTML would be typeset as LaTeX by Jupyter's MathJax (v2 and v3 class names).
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 MAX_RANGE = 200
 
 
@@ -553,7 +555,7 @@ class ScenarioExplanation:
     def _repr_html_(self):
         body = "".join(f"<h4>{html.escape(label)}</h4>" + "".join(e._repr_html_() for e in exps)
                        for label, exps in self.parts)
-        return f"<div class='llmcalc-scenario-explain'><h3>{html.escape(self.title)}</h3>{body}</div>"
+        return f"<div class='llmcalc-scenario-explain {NO_MATH}'><h3>{html.escape(self.title)}</h3>{body}</div>"
 
     def to_dict(self):
         return {"title": self.title, "columns": {label: [e.to_dict() for e in exps] for label, exps in self.parts}}
@@ -650,7 +652,7 @@ class Scenario:
             given = f["price"].text
             per = ", ".join(f"${fmt(p)}" for p in prices)
             if f["price"].total_price:
-                out.append(("price", f"{given} (all GPUs) = {per} per GPU-hour"))
+                out.append(("price", f"{', '.join(f['price'].values)} for all GPUs together = {per} per GPU-hour"))
             elif "gpu" in given.lower():
                 out.append(("price", f"{per} per GPU-hour"))
             else:
@@ -726,13 +728,13 @@ class Scenario:
         trs = []
         for r, b in zip(self.rows, body):
             style = "" if r.get("fits_ok", True) else " style='color:#b00'"
-            trs.append(f"<tr{style}>" + "".join(f"<td>{e(c)}</td>" for c in b) + "</tr>")
+            trs.append(f"<tr{style}>" + "".join(f"<td style='text-align:right'>{e(c)}</td>" for c in b) + "</tr>")
         notes = "".join(f"<li>{e(n)}</li>" for n in self.notes())
         img = ""
         png = self.png()
         if png:
             img = f"<div><img alt='{e(self.title)} plot' src='data:image/png;base64,{png}'/></div>"
-        return (f"<div class='llmcalc-scenario'><h4>{e(self.title)}</h4><ul>{inputs}</ul>"
+        return (f"<div class='llmcalc-scenario {NO_MATH}'><h4>{e(self.title)}</h4><ul>{inputs}</ul>"
                 f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(trs)}</tbody></table>"
                 f"<ul style='font-size:smaller'>{notes}</ul>{img}</div>")
 

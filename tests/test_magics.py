@@ -342,7 +342,7 @@ def test_serving_scenario_reproduces_article_2(ip, capsys):
     assert s.column("tpot")[0] == pytest.approx(1000 / 18.57, rel=0.01)
     assert s.column("memory_per_gpu")[0] == pytest.approx(70)  # 140 GB of weights over 2 GPUs
     text = ip.display_formatter.format(s)[0]["text/plain"]
-    assert "$4.42/h total (all GPUs) = $2.21 per GPU-hour" in text
+    assert "$4.42/h for all GPUs together = $2.21 per GPU-hour" in text
     assert "$0.06611" in text and "TTFT (s)" in text
 
 
@@ -350,6 +350,7 @@ def test_serving_scenario_html_table_and_plot(ip, capsys):
     s = scenario(ip, capsys, A2_CELL)
     html = html_of(s)
     assert "<table>" in html and "$/1K generated" in html and "data:image/png;base64," in html
+    assert "tex2jax_ignore mathjax_ignore" in html  # "$0.066 … $0.0083" must not become LaTeX
     panels = s.plot_series()
     assert [p[0] for p in panels] == ["$ per 1K tokens", "latency"]
     label, xs, ys, _ = panels[0][2][0]
