@@ -158,19 +158,26 @@ class BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             return await _send_plain(send, 413, f"request body over {self.max_bytes} bytes")
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    # Answer 413 now (the app may swallow the exception below and try to answer
+                    # 400 itself; tracking_send then drops that) and stop reading.
+                    if not started and not refused:
+                        refused = True
+                        await _send_plain(send, 413, f"request body over {self.max_bytes} bytes")
                     raise _TooLarge
             return message
 
         async def tracking_send(message):
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -178,8 +185,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
-            if not started:
-                await _send_plain(send, 413, f"request body over {self.max_bytes} bytes")
+            pass
 
 
 async def _send_plain(send, status: int, text: str):
@@ -412,7 +418,8 @@ def create_app(token: str | None = None, allowed_origins: list[str] | None = Non
 
     @app.post(f"{API}/batch", response_model=BatchResponse, tags=["functions"],
               summary="Compute many calls in one request",
-              responses={413: {"description": "too many calls in one request"},
+              responses={400: {"description": "the body is not JSON"},
+                         413: {"description": "too many calls in one request, or a body over the limit"},
                          **({401: bad_input[401]} if token else {})})
     async def batch(body: BatchRequest, request: Request):
         if len(body.calls) > limits.max_batch:
@@ -448,6 +455,11 @@ def create_app(token: str | None = None, allowed_origins: list[str] | None = Non
             return error(request, r)
         return PlainTextResponse(compute.format_plain(r))
 
+    def plain_endpoint(name: str):
+        async def endpoint(request: Request):
+            return await call_plain(request, name)
+        return endpoint
+
     plain_responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "the value as text (a range: one value a line, rows tab-separated)"},
                        400: {"content": {"text/plain": {"schema": {"type": "string"}}},
@@ -460,10 +472,8 @@ def create_app(token: str | None = None, allowed_origins: list[str] | None = Non
                    "description": metadata.arg_description(a),
                    "schema": {"type": "string", "maxLength": limits.max_string}} for a in fn.args]
 
-        async def endpoint(request: Request, _name=fn.sheet_name):
-            return await call_plain(request, _name)
-
-        app.add_api_route(f"{API}/call/{fn.sheet_name}", endpoint, methods=["GET"], tags=["plain text"],
+        app.add_api_route(f"{API}/call/{fn.sheet_name}", plain_endpoint(fn.sheet_name), methods=["GET"],
+                          tags=["plain text"],
                           summary=f"{fn.sheet_name}: {fn.summary}", response_class=PlainTextResponse,
                           operation_id=f"call_{fn.sheet_name}", responses=plain_responses,
                           openapi_extra={"parameters": params})
