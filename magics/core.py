@@ -274,6 +274,7 @@ class LLMCostMagics(Magics):
         if not pos:
             if kw:
                 _fail("give a subcommand before its options, e.g. %llmcost train_days 175B 300B 1024 A100 --mfu 0.4")
+            _build_help()
             print(LLMCostMagics.llmcost.__doc__)
             raise _HelpShown
         sub, values = pos[0], pos[1:]
@@ -321,6 +322,7 @@ class LLMCostMagics(Magics):
     def _help_or_list(self, sub: str, values: list[str]):
         if sub == "help":
             if not values:
+                _build_help()
                 print(LLMCostMagics.llmcost.__doc__)
             else:
                 try:
