@@ -375,6 +375,19 @@ def _count_array_repr(arr, p, cycle):
     p.text(fmt(arr))
 
 
+# Explanations show "$4.42/h … = $0.0004297": keep Jupyter's MathJax from reading them as LaTeX.
+_NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
+def _html_no_math(obj):
+    return f"<div class='{_NO_MATH}'>{obj._repr_html_()}</div>"
+
+
+def _html_types():
+    from llmcalc.explain import Explanation
+    return (registry.result_class(), registry.Count, Explanation)
+
+
 def load_ipython_extension(ipython):
     """``%load_ext llmcalc``: register ``%llmcost`` / ``%%llmcost`` and the results' text display."""
     _build_help()  # functions registered since import appear as subcommands
@@ -382,9 +395,15 @@ def load_ipython_extension(ipython):
     plain = ipython.display_formatter.formatters["text/plain"]
     plain.for_type(registry.result_class(), _text_repr)
     plain.for_type(registry.CountArray, _count_array_repr)
+    html = ipython.display_formatter.formatters["text/html"]
+    for cls in _html_types():
+        html.for_type(cls, _html_no_math)
 
 
 def unload_ipython_extension(ipython):
     plain = ipython.display_formatter.formatters["text/plain"]
     plain.type_printers.pop(registry.result_class(), None)
     plain.type_printers.pop(registry.CountArray, None)
+    html = ipython.display_formatter.formatters["text/html"]
+    for cls in _html_types():
+        html.type_printers.pop(cls, None)

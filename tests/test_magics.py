@@ -264,6 +264,12 @@ def test_rich_display_text_and_html(ip, capsys):
     assert ip.display_formatter.format(n)[0]["text/plain"] == "[49, 12]"
     exp = r.explain()
     assert "Assumptions:" in str(exp) and "<table>" in exp._repr_html_()
+    # in a notebook, "$2.21/h … $0.066" in an explanation must not be typeset as LaTeX by MathJax
+    html_formatter = ip.display_formatter.formatters["text/html"]
+    cost = value(ip, capsys, f"%llmcost cost_per_1k_tokens 70e9 A100-80GB generated 1 512 {A2}")
+    for obj in (cost, exp, value(ip, capsys, "%llmcost train_gpus 175e9 300e9 30 A100")):
+        out = html_formatter.lookup(obj)(obj)
+        assert out.startswith("<div class='tex2jax_ignore mathjax_ignore'>") and obj._repr_html_() in out
 
 
 # ------------------------------------------------------------------ help

@@ -200,3 +200,13 @@ def test_notebooks_are_what_make_notebooks_writes():
         built = make_notebooks.build(name)
         saved = nbformat.read(EXAMPLES / name, as_version=4)
         assert [(c.id, c.source) for c in built.cells] == [(c.id, c.source) for c in saved.cells], name
+
+
+def test_line_results_render_html_safe_from_mathjax(executed):
+    """In the kernel, a result displays as HTML whose "$…$" Jupyter's MathJax leaves alone (A2's prices)."""
+    name, saved, fresh, _ = executed
+    if name != "02-llama2-vs-gpt35-cost.ipynb":
+        pytest.skip("checked on the article 2 notebook")
+    cell = {c.id: c for c in fresh.cells}["prompt-cost"]
+    html = [o for o in cell.outputs if o.output_type == "execute_result"][0].data["text/html"]
+    assert html.startswith("<div class='tex2jax_ignore mathjax_ignore'>") and "$4.42/h" in html
