@@ -72,27 +72,37 @@ def _as_float(x):
 
 
 class Totals:
-    """Accumulates operator times into named terms, with the quantities the explanation needs."""
+    """Accumulates operator times into named terms, with the quantities the explanation needs.
+
+    GEMMs are recorded (shape, count) so that their FLOPs and bytes are only summed when an
+    explanation is asked for; a sweep over a million batch sizes pays for the times only."""
 
     def __init__(self):
         self.terms: dict = {}
-        self.info: dict = {"gemm_flops": 0.0, "gemm_bytes": 0.0, "gemm_tc": 0.0, "gemm_tm": 0.0,
-                           "weight_bytes": 0.0, "attn_flops": 0.0, "kv_bytes": 0.0, "elem_bytes": 0.0,
-                           "kernels": 0.0}
+        self.gemms: list = []
+        self.info: dict = {"attn_flops": 0.0, "kv_bytes": 0.0, "elem_bytes": 0.0, "kernels": 0.0}
 
     def add(self, term: str, seconds):
         self.terms[term] = self.terms.get(term, 0.0) + seconds
 
     def gemm(self, term, M, N, K, prof, rate, bw, wb, ab, count=1.0):
-        t, fl, nb, tc, tm = op.gemm(M, N, K, prof, rate, bw, wb, ab, count)
+        t = op.gemm(M, N, K, prof, rate, bw, wb, ab, count)
         self.add(term, t)
-        i = self.info
-        i["gemm_flops"] = i["gemm_flops"] + fl
-        i["gemm_bytes"] = i["gemm_bytes"] + nb
-        i["gemm_tc"] = i["gemm_tc"] + tc
-        i["gemm_tm"] = i["gemm_tm"] + tm
-        i["weight_bytes"] = i["weight_bytes"] + count * N * K * wb
+        self.gemms.append((M, N, K, count, wb, ab, prof, rate, bw))
         return t
+
+    def gemm_info(self) -> dict:
+        """Σ FLOPs, bytes, weight bytes, compute-side and memory-side seconds of the recorded GEMMs."""
+        out = {"gemm_flops": 0.0, "gemm_bytes": 0.0, "weight_bytes": 0.0, "gemm_tc": 0.0, "gemm_tm": 0.0}
+        for M, N, K, count, wb, ab, prof, rate, bw in self.gemms:
+            flops = 2.0 * M * N * K * count
+            nbytes = (N * K * wb + M * (K + N) * ab) * count
+            out["gemm_flops"] = out["gemm_flops"] + flops
+            out["gemm_bytes"] = out["gemm_bytes"] + nbytes
+            out["weight_bytes"] = out["weight_bytes"] + N * K * wb * count
+            out["gemm_tc"] = out["gemm_tc"] + flops / (rate * op.gemm_efficiency(M, N, K, prof))
+            out["gemm_tm"] = out["gemm_tm"] + nbytes / bw
+        return out
 
 
 def _layer_gemms(tot, s: Shapes, n, prof, rate, bw, wb, ab, term="matmuls", scale=1.0, backward=False):
@@ -236,6 +246,7 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
     n = B * T
     terms = {f"forward {k}": v for k, v in fwd.terms.items() if k != "fixed overheads"}
     info = dict(fwd.info)
+    info.update(fwd.gemm_info())
 
     bwd = Totals()
     _layer_gemms(bwd, s, n, prof, rate, bw, ab, ab, term="backward matmuls", backward=True)
@@ -245,8 +256,9 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
     terms["backward attention"] = s.L * t_att * tr["attention_backward_flops"] / tr["attention_backward_efficiency"]
     terms["backward matmuls"] = bwd.terms["backward matmuls"]
     terms["backward norms & activations"] = tr["elementwise_backward"] * fwd.terms["norms & activations"]
-    info["gemm_flops"] = info["gemm_flops"] + bwd.info["gemm_flops"]
-    info["gemm_tc"] = info["gemm_tc"] + bwd.info["gemm_tc"]
+    bi = bwd.gemm_info()
+    info["gemm_flops"] = info["gemm_flops"] + bi["gemm_flops"]
+    info["gemm_tc"] = info["gemm_tc"] + bi["gemm_tc"]
     info["attn_flops"] = info["attn_flops"] * (1.0 + tr["attention_backward_flops"])
 
     V = model.vocab
@@ -261,7 +273,7 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
         _layer_gemms(rec, s, n, prof, rate, bw, ab, ab, term="recompute")
         terms["recompute"] = (rec.terms["recompute"] + fwd.terms["attention"]
                               + fwd.terms["norms & activations"])
-        info["gemm_flops"] = info["gemm_flops"] + rec.info["gemm_flops"]
+        info["gemm_flops"] = info["gemm_flops"] + rec.gemm_info()["gemm_flops"]
     o = prof.overheads
     passes = 4 if recompute else 3
     terms["fixed overheads"] = passes * info["kernels"] * o["kernel_s"] + o["step_s"]

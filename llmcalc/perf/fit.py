@@ -3,12 +3,14 @@
     python -m llmcalc.perf.fit            # fit, print the table and leave-one-model-out CV
     python -m llmcalc.perf.fit --write    # also write llmcalc/data/profiles/h100-sxm5.json
 
-The fitted parameters are few and global (no per-model constants): GEMM efficiency η∞ and
-its fill constant m0, the roofline sharpness p, the FlashAttention efficiency, the
-grouped-query decode-attention latency per position, one multiplier on the byte template of
-the memory-bound kernels, the per-kernel and per-step overheads, and the five inference
-memory constants. Fixed by physics, not fitted: the causal tile waste t0 = 128, the
-exp-vs-matmul head-dimension constant d0 = 64, the byte template itself. The matmul and bandwidth ceilings are the file's measured
+The fitted parameters are few and global (no per-model constants): the large-GEMM efficiency
+η∞, the FlashAttention efficiency, the grouped-query decode-attention latency per position,
+one multiplier on the byte template of the memory-bound kernels, the per-kernel and per-step
+overheads (six for time), and the five inference memory constants. Fixed by physics, not
+fitted: the causal tile waste t0 = 128, the exp-vs-matmul head-dimension constant d0 = 64,
+the byte template itself. Tried and dropped (fitted to their bounds, i.e. not supported by
+the data, with no change in cross-validated error): the GEMM fill constant m0 (→ 0) and a
+soft roofline exponent p (→ hard max); so m0 = 0 and p = 64 (hard max) in the profile. The matmul and bandwidth ceilings are the file's measured
 ``ceilings`` and are not fitted. Training cases are never fitted: they are predictions.
 
 Least squares on log(predicted / measured) (scipy if installed, else a numpy Gauss-Newton).
@@ -31,8 +33,6 @@ from .profile import Profile, measured
 # (section, key, lower, upper) — fitted in log space
 TIME_PARAMS = [
     ("gemm", "efficiency", 0.5, 1.0),
-    ("gemm", "m0", 0.1, 1024.0),
-    ("", "roofline_p", 1.5, 16.0),
     ("attention", "efficiency", 0.2, 1.0),
     ("attention", "decode_position_s", 1e-10, 1e-7),
     ("elementwise", "scale", 0.05, 5.0),
@@ -165,6 +165,16 @@ def fit_memory(prof: Profile, train_cases: list[dict]) -> Profile:
     coef = np.maximum(coef, 0.0)
     mem = dict(prof.memory)
     mem.update(dict(zip(pmem.FEATURES, map(float, coef))))
+    # training: s_h and c_ce from the cases without recomputation (see llmcalc.perf.memory)
+    rows, y = [], []
+    for c in train_cases:
+        if c["kind"] == "train" and not c["recompute"] and c.get("peak_bytes"):
+            m, n, P = c["model"], c["batch"] * c["size"], float(c["model"].params())
+            rows.append([m.layers * n * m.hidden, n * m.vocab])
+            y.append(c["peak_bytes"] - 14.0 * P - m.layers * n * 8.0 * m.ffn)
+    if len(rows) >= 2:
+        (s_h, c_ce), *_ = np.linalg.lstsq(np.array(rows, dtype=float), np.array(y, dtype=float), rcond=None)
+        mem.update(train_act_per_hidden=float(s_h), train_logit_bytes=float(c_ce))
     return prof.with_params(memory=mem)
 
 

@@ -52,21 +52,25 @@ def gemm_efficiency(M, N, K, prof):
 
 
 def gemm(M, N, K, prof, flops_rate, bandwidth, weight_bytes=2.0, act_bytes=2.0, count=1.0):
-    """Time of ``count`` GEMMs (M×K activations)·(K×N weights): soft roofline of compute and memory.
+    """Time of ``count`` GEMMs (M×K activations)·(K×N weights): roofline of compute and memory.
 
     Formula: t = count · smooth_max(2·M·N·K / (F·η(M,N,K)), (N·K·b_w + (M·K + M·N)·b_a) / BW).
-    Returns (seconds, flops, bytes, compute_seconds, memory_seconds). The weights are read once
-    per GEMM (they do not fit in the 50 MB L2 for any model here); activations are read and
-    the output written once. Source: roofline model (Williams et al. 2009); η from
-    :func:`gemm_efficiency`. Assumes weights stored at ``weight_bytes`` per value and activations
-    at ``act_bytes`` (bf16: 2); weight-only quantised formats compute at the 16-bit rate.
+    The weights are read once per GEMM (they do not fit in the 50 MB L2 for any model here);
+    activations are read and the output written once. Source: roofline model (Williams et al.
+    2009); η from :func:`gemm_efficiency`. Assumes weights stored at ``weight_bytes`` per value
+    and activations at ``act_bytes`` (bf16: 2); weight-only quantised formats compute at the
+    16-bit rate.
+
+    Written so that an array ``M`` costs a handful of array operations: with
+    η = η∞·M/(M+m0)·N/(N+m0) the compute time is linear in (M + m0) and the memory time
+    linear in M.
     """
-    flops = 2.0 * M * N * K
-    nbytes = N * K * weight_bytes + (M * K + M * N) * act_bytes
-    tc = flops / (flops_rate * gemm_efficiency(M, N, K, prof))
-    tm = nbytes / bandwidth
-    t = smooth_max(tc, tm, prof.roofline_p)
-    return count * t, count * flops, count * nbytes, count * tc, count * tm
+    g = prof.gemm
+    m0 = g["m0"]
+    a = 2.0 * K * (N + m0) / (flops_rate * g["efficiency"])       # compute seconds per (M + m0)
+    tc = a * (M + m0)
+    tm = (N * K * weight_bytes + M * ((K + N) * act_bytes)) / bandwidth
+    return count * smooth_max(tc, tm, prof.roofline_p)
 
 
 def attention_head_factor(head_dim, prof):
