@@ -27,7 +27,9 @@
         if (!response.ok) {
           var message = data && data.error ? data.error.message :
             (data && data.detail ? JSON.stringify(data.detail) : "HTTP " + response.status + " " + text);
-          throw new Error(message);
+          var err = new Error(message);
+          err.status = response.status;
+          throw err;
         }
         return data;
       });
@@ -145,16 +147,29 @@
         if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
         $("token-status").textContent = t ? "saved" : "cleared";
       } catch (e) { $("token-status").textContent = "this browser blocks storage"; }
+      if (!Object.keys(functionsByName).length) loadList();
     });
     if (window.Office && typeof Office.onReady === "function") {
       Office.onReady(function (info) {
         if (info && info.host) $("host-status").textContent = "connected to " + info.host;
       });
     }
+    loadList();
+  }
+
+  function loadList() {
     api("api/v1/functions").then(function (list) {
+      $("error").hidden = true;
       renderList(list);
       selectFunction(fromHash() || (functionsByName.LLM_TRAIN_DAYS ? "LLM_TRAIN_DAYS" : list[0].name));
-    }).catch(function (err) { showError("Cannot load the function list: " + err.message); });
+    }).catch(function (err) {
+      if (err.status === 401) {
+        showError("This llmcalc server needs a token: enter it under \"Server token\" below.");
+        $("token-form").parentNode.open = true;
+      } else {
+        showError("Cannot load the function list: " + err.message);
+      }
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
