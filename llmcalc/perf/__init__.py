@@ -301,7 +301,7 @@ def _explain_train(model, gpu, prof, terms, info, s, t, B, T, recompute):
         lines.append(f"{k}: {fmt(v * 1e3, 'ms')}")
     lines.append(f"matmul FLOPs (forward + backward{' + recompute' if recompute else ''}): "
                  f"{fmt(info['gemm_flops'] / 1e12, 'TFLOP')}")
-    lines.append(f"per-parameter traffic (AdamW, casts): {fmt(info["params"] / 1e9, "B")} parameters × {fmt(info['per_param_bytes'])} bytes "
+    lines.append(f"per-parameter traffic (AdamW, casts): {fmt(info['params'] / 1e9, 'B')} parameters × {fmt(info['per_param_bytes'])} bytes "
                  f"at {fmt(prof.bandwidth / 1e12, 'TB/s')}")
     mm = sum(v for k, v in terms.items() if "matmul" in k or k in ("recompute", "forward LM head"))
     share = float(np.ravel(mm / t)[0])
