@@ -129,7 +129,7 @@ OTHER_ARGS = {
     "optimal_params": "1e24",
     "optimal_tokens": "1e24",
     "train_step_time": "llama-2-7b H100 4 4096",
-    "peak_memory": "llama-2-7b H100 4 4096",
+    "peak_memory": "llama-2-7b H100 train 4 4096",
 }
 
 
