@@ -83,7 +83,7 @@ class Explanation:
         assumptions = "".join(f"<li>{e(a)}</li>" for a in self.assumptions)
         sources = "".join(f"<li>{e(s)}</li>" for s in self.sources)
         return (
-            f"<div class='llmcalc-explain'><b>{e(self.function)}</b> = <b>{e(self.result)}</b>"
+            f"<div class='llmcalc-explain tex2jax_ignore mathjax_ignore'><b>{e(self.function)}</b> = <b>{e(self.result)}</b>"
             f"<div>{e(self.summary)}</div>"
             f"<table><tr><th>input</th><th>value</th></tr>{rows}</table>"
             f"<div>Formula: <code>{e(self.formula)}</code></div>"

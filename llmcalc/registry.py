@@ -448,7 +448,7 @@ def result_class():
                 return build_explanation(*self._llmcalc)
 
             def _repr_html_(self):
-                base = f"<b>{fmt(self.magnitude, format(self.units, '~P'))}</b>"
+                base = f"<span class='tex2jax_ignore mathjax_ignore'><b>{fmt(self.magnitude, format(self.units, '~P'))}</b></span>"
                 if self._llmcalc is None:
                     return base
                 return base + f"<details><summary>how</summary>{self.explain()._repr_html_()}</details>"
@@ -466,7 +466,7 @@ class Count(int):
         return build_explanation(*self._llmcalc)
 
     def _repr_html_(self):
-        return f"<b>{int(self):,}</b><details><summary>how</summary>{self.explain()._repr_html_()}</details>"
+        return f"<span class='tex2jax_ignore mathjax_ignore'><b>{int(self):,}</b></span><details><summary>how</summary>{self.explain()._repr_html_()}</details>"
 
 
 class CountArray(np.ndarray):

@@ -57,7 +57,9 @@ def _build_registry():
         "\nbit = []": "\nbit = [information] = b",
         "gilbert = 1 / (4 * π) * biot_turn = Gb": "gilbert = 1 / (4 * π) * biot_turn",
         "barn = 1e-28 * meter ** 2 = b\n": "barn = 1e-28 * meter ** 2\n",
-        "baud = bit / second = Bd = bps": "baud = bit / second = Bd = bps",
+        # show days and years by name ("33.81 day", not "33.81 d"); "d" and "a" still parse
+        "\nday = 24 * hour = d\n": "\nday = 24 * hour = _ = d\n",
+        "\nyear = 365.25 * day = a = yr = julian_year": "\nyear = 365.25 * day = _ = a = yr = julian_year",
     }
     for old, new in replacements.items():
         if old not in text:  # pint changed its file: fail loudly rather than mis-read bytes

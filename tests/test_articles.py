@@ -159,7 +159,7 @@ def test_cli_train_days_json():
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["function"] == "LLM_TRAIN_DAYS" and data["value"] == approx(33.81)
-    assert data["unit"] == "d"
+    assert data["unit"] == "day"
     assert any("2,921,341 s" in s for s in data["explanation"]["steps"])
 
 

@@ -258,7 +258,7 @@ def test_explain_option_displays_the_formula(ip, capsys):
 def test_rich_display_text_and_html(ip, capsys):
     r = value(ip, capsys, "%llmcost train_days 175e9 300e9 1024 A100")
     data, _ = ip.display_formatter.format(r)
-    assert data["text/plain"] == "33.81 d"  # A3
+    assert data["text/plain"] == "33.81 day"  # A3
     assert "33.81" in html_of(r) and "t = k·P·D" in html_of(r)
     n = value(ip, capsys, "%llmcost max_batch llama-2-70b A100-80GB [1024, 4096] --gpus 2 --dtype fp16")
     assert ip.display_formatter.format(n)[0]["text/plain"] == "[49, 12]"
@@ -479,7 +479,7 @@ def test_fresh_ipython_readme_first_example():
     out = subprocess.run([sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c", code],
                          capture_output=True, text=True, timeout=120, cwd="/")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().endswith("33.81 d")  # A3: ≈ 34 days
+    assert out.stdout.strip().endswith("33.81 day")  # A3: ≈ 34 days
     bad = subprocess.run([sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c",
                           code.replace("A100", "A1000")], capture_output=True, text=True, timeout=120, cwd="/")
     lines = (bad.stdout + bad.stderr).strip().splitlines()

@@ -49,7 +49,7 @@ EXPECTED = {
         "params": (173.9e9, "parameter", 1e-3, "A3: 12·L·h² ≈ 174B"),
         "params-exact": (174.6e9, "parameter", 1e-3, "A3: 174.6B"),
         "flops": (3.1428e23, "FLOP", 1e-3, "A3: 3.1428 × 10²³ FLOPs"),
-        "days": (33.81, "d", 1e-3, "A3: ≈ 34 days"),
+        "days": (33.81, "day", 1e-3, "A3: ≈ 34 days"),
         "days-seconds": (2_921_340, "s", 1e-5, "A3: ≈ 2921340 s"),
         "gpus": (1155, None, 0, "A3: ≈ 1154 A100s, rounded up"),
         "gpus-at-full-peak": (389, None, 0, "A3: ≈ 384 (32 years × 12 months) at full peak"),
@@ -69,7 +69,7 @@ _NUM = r"[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
 def parse(text: str):
-    """``"33.81 d"`` → (33.81, "d"); ``"[0.1792, 0.5376] s"`` → ([0.1792, 0.5376], "s"); a Python list literal."""
+    """``"33.81 day"`` → (33.81, "day"); ``"[0.1792, 0.5376] s"`` → ([0.1792, 0.5376], "s"); a Python list literal."""
     text = text.strip()
     if text.startswith("[") and not re.search(r"\]\s*\S", text):  # a plain Python list
         return ast.literal_eval(text), None
