@@ -205,9 +205,17 @@ def calibrate(device="cuda", dtypes=("bf16",), size="full", log=print) -> dict:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device is available; use --device cpu (for a test run) or run on a GPU machine")
     cfg = SHAPES[size]
+    threads = torch.get_num_threads()
     if dev.type == "cpu":
         # one thread: on a shared CPU, waking a thread pool costs scheduler ticks (ms), not work
         torch.set_num_threads(1)
+    try:
+        return _calibrate(torch, dev, dtypes, cfg, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _calibrate(torch, dev, dtypes, cfg, log) -> dict:
     timer = _Timer(torch, dev, cfg["repeats"])
     raw: dict = {}
     mm = {}
@@ -278,12 +286,15 @@ def main(argv: list[str]) -> int:
         print(f"llmcalc calibrate: unsupported dtype {bad[0]!r}; use bf16, fp16, tf32 or fp32", file=sys.stderr)
         return 2
     log = (lambda *a: None) if ns.quiet else (lambda *a: print(*a, file=sys.stderr))
-    prof = calibrate(ns.device, dtypes, "tiny" if ns.tiny else "full", log)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("llmcalc calibrate: no CUDA device is available; use --device cpu for a test run", file=sys.stderr)
+        return 2
     device_name = _device_name(torch, dev)
     cat = _catalog_gpu(ns.gpu, device_name) if (ns.gpu or dev.type == "cuda") else None
     if ns.gpu and cat is None:
         print(f"llmcalc calibrate: unknown GPU {ns.gpu!r} (see `llmcalc list gpus`)", file=sys.stderr)
         return 2
+    prof = calibrate(ns.device, dtypes, "tiny" if ns.tiny else "full", log)
     gpu_name = cat.name if cat is not None else device_name
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
     prof.update(
