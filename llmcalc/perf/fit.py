@@ -6,7 +6,8 @@
 The fitted parameters are few and global (no per-model constants): the large-GEMM efficiency
 η∞, the FlashAttention efficiency, the grouped-query decode-attention latency per position,
 one multiplier on the byte template of the memory-bound kernels, the per-kernel and per-step
-overheads (six for time), and the five inference memory constants. Fixed by physics, not
+overheads (six for time), and four inference memory constants (the fifth, the 170 MB a
+decode step allocates, is read off the file: see :mod:`llmcalc.perf.memory`). Fixed by physics, not
 fitted: the causal tile waste t0 = 128, the exp-vs-matmul head-dimension constant d0 = 64,
 the byte template itself. Tried and dropped (fitted to their bounds, i.e. not supported by
 the data, with no change in cross-validated error): the GEMM fill constant m0 (→ 0) and a
@@ -153,10 +154,11 @@ def fit_memory(prof: Profile, train_cases: list[dict]) -> Profile:
     """Fit the inference-memory constants (linear least squares on bytes above weights + KV)."""
     use = [c for c in train_cases if c["kind"] in ("prefill", "decode") and c.get("peak_bytes")]
     rows, y = [], []
+    dec = prof.memory["decode_bytes"]
     for c in use:
         feats, fixed = pmem.inference_features(c["model"], c["kind"], c["batch"], c["size"])
         rows.append(feats)
-        y.append(c["peak_bytes"] - fixed)
+        y.append(c["peak_bytes"] - fixed - (dec if c["kind"] == "decode" else 0.0))
     A = np.array(rows, dtype=float)
     y = np.array(y, dtype=float)
     # relative errors matter: weight each case by 1 / measured peak
