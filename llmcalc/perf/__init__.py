@@ -220,11 +220,6 @@ def peak_memory(model, gpu, kind, batch, tokens, gpus=1, dtype="bf16", kv_dtype=
 
 # ---------------------------------------------------------------------------------------- words
 
-def _share(part, whole):
-    return fmt(100.0 * np.max(np.asarray(part) / np.asarray(whole)) if isinstance(part, np.ndarray) or
-               isinstance(whole, np.ndarray) else 100.0 * part / whole, "%")
-
-
 def _profile_line(prof: Profile, gpu, dtype) -> str:
     origin = ("derived from the H100 ratios, not measured" if prof.derived else
               f"from {prof.path or 'a profile file'}")
