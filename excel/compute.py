@@ -25,6 +25,12 @@ log = logging.getLogger("llmcalc.server")
 
 VALUE, NA, NUM, NAME = "#VALUE!", "#N/A", "#NUM!", "#NAME?"
 
+# Arguments that name a file on the machine running llmcalc (a GPU profile written by
+# `llmcalc calibrate`). Useful in Python and the CLI; through the server they would let any caller
+# probe the server's files, so the server refuses them (as it refuses model arguments ending in
+# .json, which are Hugging Face config paths). A kind may also declare ``reads_files = True``.
+SERVER_FILE_ARGUMENTS = frozenset({"profile"})
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -98,6 +104,15 @@ def _unwrap(value):
     return value
 
 
+def _refuse_files(fn: Function, name: str, value) -> None:
+    spec = next((a for a in fn.args if a.name == name), None)
+    if spec is None or value is None or value == "":
+        return
+    if name in SERVER_FILE_ARGUMENTS or getattr(spec.kind, "reads_files", False):
+        raise ArgumentError(name, "names a file, which the server does not open; leave it empty "
+                                  "(the server uses its own GPU profiles)")
+
+
 def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[list, dict]:
     names = [a.name for a in fn.args]
     total = 0
@@ -105,10 +120,12 @@ def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[lis
     for i, v in enumerate(args):
         name = names[i] if i < len(names) else f"#{i + 1}"
         total += _count_and_check(v, name, limits)
+        _refuse_files(fn, name, v)
         out_args.append(_unwrap(v))
     out_kwargs = {}
     for k, v in kwargs.items():
         total += _count_and_check(v, k, limits)
+        _refuse_files(fn, k, v)
         out_kwargs[k] = _unwrap(v)
     if total > limits.max_values:
         raise CallFailure(VALUE, f"the arguments hold {total} cells; at most {limits.max_values} per call",

@@ -521,9 +521,22 @@ def _asset_names() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".png"))
 
 
+def configure_logging(level: str = "info") -> None:
+    """Access and error lines to stderr, one message per line (the access lines are JSON)."""
+    logger = logging.getLogger("llmcalc")
+    if not any(getattr(h, "_llmcalc", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._llmcalc = True
+        logger.addHandler(handler)
+    logger.setLevel(getattr(logging, level.upper()))
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` / several workers: configuration from the environment
-    (``LLMCALC_TOKEN``, ``LLMCALC_BASE_URL``, ``LLMCALC_ALLOWED_ORIGINS`` comma-separated)."""
+    (``LLMCALC_TOKEN``, ``LLMCALC_BASE_URL``, ``LLMCALC_ALLOWED_ORIGINS`` comma-separated,
+    ``LLMCALC_LOG_LEVEL``)."""
+    configure_logging(os.environ.get("LLMCALC_LOG_LEVEL", "info"))
     origins = [o.strip() for o in os.environ.get("LLMCALC_ALLOWED_ORIGINS", "").split(",") if o.strip()]
     return create_app(token=os.environ.get("LLMCALC_TOKEN") or None, allowed_origins=origins or None,
                       base_url=os.environ.get("LLMCALC_BASE_URL") or None)
@@ -556,7 +569,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 SIDELOAD = """\
-Sideload the add-in (the manifest file above, saved to disk):
+Sideload the add-in from a manifest file: save it with `llmcalc serve --print-manifest > manifest.xml`
+(add the same --base-url/--port), or from the manifest URL in a browser.
   Excel on the web: Home > Add-ins > More Settings (or Advanced) > Upload My Add-in > choose manifest.xml.
   Excel on Mac:     copy manifest.xml to ~/Library/Containers/com.microsoft.Excel/Data/Documents/wef/
                     (create the folder if needed), restart Excel, then Home > Add-ins > llmcalc.
@@ -611,7 +625,8 @@ def main(argv: list[str] | None = None) -> int:
               f"  Manifest for Excel:            {public}/manifest.xml"
               + (f"  (written to {ns.write_manifest})" if ns.write_manifest else ""),
               f"  Plain-text API:                {public}/api/v1/call/LLM_TRAIN_DAYS?params=175e9&tokens=300e9&gpus=1024&gpu=A100",
-              f"  Google Sheets script:          {public}/clients/llmcalc.gs",
+              f"  Google Sheets script:          {public}/clients/llmcalc.gs"
+              + ("" if base_url else "  (Sheets needs a public HTTPS --base-url)"),
               "", SIDELOAD]
     if ns.http:
         lines.append("\nNote: --http serves browsers, LibreOffice and tests; Excel loads add-ins over HTTPS only.")
@@ -622,14 +637,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    logging.basicConfig(level=getattr(logging, ns.log_level.upper()), format="%(message)s")
+    configure_logging(ns.log_level)
     options = dict(host=ns.host, port=ns.port, log_level=ns.log_level, access_log=False, server_header=False,
                    proxy_headers=True)
     if cert:
         options.update(ssl_certfile=cert.certfile, ssl_keyfile=cert.keyfile)
     if ns.workers > 1:
-        os.environ.update({k: v for k, v in {"LLMCALC_TOKEN": token or "", "LLMCALC_BASE_URL": base_url or "",
-                                             "LLMCALC_ALLOWED_ORIGINS": ",".join(ns.allowed_origin)}.items()})
+        os.environ.update({"LLMCALC_TOKEN": token or "", "LLMCALC_BASE_URL": base_url or "",
+                           "LLMCALC_ALLOWED_ORIGINS": ",".join(ns.allowed_origin), "LLMCALC_LOG_LEVEL": ns.log_level})
         uvicorn.run("llmcalc.excel.server:app_from_env", factory=True, workers=ns.workers, **options)
     else:
         uvicorn.run(create_app(token=token, allowed_origins=ns.allowed_origin or None, base_url=base_url),

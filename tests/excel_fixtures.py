@@ -43,6 +43,8 @@ SAMPLES: dict[str, tuple] = {
     "LLM_CHINCHILLA_LOSS": (70e9, 1.4e12),
     "LLM_OPTIMAL_PARAMS": (5.76e23,),
     "LLM_OPTIMAL_TOKENS": (5.76e23,),
+    "LLM_TRAIN_STEP_TIME": ("llama-2-7b", "H100", 1, 4096),
+    "LLM_PEAK_MEMORY": ("llama-2-7b", "H100", "prefill", 1, 4096),
     "LLM_GPU": ("A100", "memory_GiB"),
     "LLM_MODEL": ("llama-2-70b", "params"),
     "LLM_CONVERT": (80, "GiB", "GB"),

@@ -160,6 +160,19 @@ def test_bad_input_is_value_error_naming_the_argument(client, args, argument, fr
     assert f"argument '{argument}'" in p.text and fragment in p.text
 
 
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../etc/hostname", "pyproject.toml", "profile.json"])
+def test_the_server_opens_no_files_named_by_callers(client, path):
+    """A GPU profile file or a config.json path is a file on the server: refused, not probed."""
+    refused = re.compile(r"does not open|file paths are not accepted")
+    [r] = batch(client, ("LLM_PREFILL_TIME", "llama-2-70b", "H100", 1, 512, 1, "bf16", None, None, None, path))
+    assert r["error"]["argument"] == "profile" and refused.search(r["error"]["message"])
+    [m] = batch(client, ("LLM_MODEL", "/srv/" + path + ".json", "params"))
+    assert m["error"]["argument"] == "name" and "file paths are not accepted" in m["error"]["message"]
+    p = client.get("/api/v1/call/LLM_PREFILL_TIME", params={"model": "llama-2-70b", "gpu": "H100", "batch": "1",
+                                                            "tokens": "512", "profile": path})
+    assert p.status_code == 400 and refused.search(p.text) and "exist" not in p.text
+
+
 def test_unknown_gpu_message_suggests_names(client):
     [r] = batch(client, ("LLM_TRAIN_DAYS", 175e9, 300e9, 1024, "A1000"))
     assert "did you mean" in r["error"]["message"] and "A100" in r["error"]["message"]
@@ -356,6 +369,16 @@ def test_security_headers(client):
         assert r.headers["referrer-policy"] == "no-referrer"
         assert re.fullmatch(r"[0-9a-f]{16}", r.headers["x-request-id"])
         assert "strict-transport-security" not in r.headers            # never HSTS on localhost
+
+
+def test_hsts_only_for_https_hosts_other_than_localhost(tmp_path):
+    from excel_fixtures import tls_files
+    tls = tls_files(tmp_path)
+    with live_server(server.create_app(), certfile=tls["cert"], keyfile=tls["key"]) as srv, \
+            httpx.Client(verify=ssl.create_default_context(cafile=tls["ca"]), trust_env=False) as c:
+        assert "strict-transport-security" not in c.get(f"{srv.url}/healthz").headers
+        r = c.get(f"{srv.url}/healthz", headers={"Host": "llm.example.com"})
+        assert r.headers["strict-transport-security"] == "max-age=31536000"
 
 
 def test_access_log_is_json_without_bodies_or_query_strings(client, caplog):
