@@ -46,31 +46,6 @@ def _sizes(model, dtype, kv_dtype):
     return p, float(model.params()) * DTYPE_BYTES[dtype], model.kv_values_per_token() * DTYPE_BYTES[kv_dtype or dtype]
 
 
-class _LazyLines(list):
-    """The explanation lines of a perf Estimate, built only when someone reads them."""
-
-    def __init__(self, est):
-        super().__init__()
-        self._est = est
-
-    def _fill(self):
-        if self._est is not None:
-            est, self._est = self._est, None
-            self.extend(est.lines or [f"{k}: {fmt(v, 's')}" for k, v in est.terms.items()])
-
-    def __iter__(self):
-        self._fill()
-        return super().__iter__()
-
-    def __len__(self):
-        self._fill()
-        return super().__len__()
-
-    def __add__(self, other):
-        self._fill()
-        return list(self) + list(other)
-
-
 def _perf_notes(est):
     p = est.profile
     if p is None:
@@ -105,7 +80,7 @@ def _prefill(model, gpu, batch, tokens, gpus, dtype, kv_dtype, mfu, bandwidth_ut
         return t, lines, list(ROOFLINE_ASSUMPTIONS)
     _need_arch(model)
     est = perf.prefill(model, gpu, batch, tokens, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype, profile=profile)
-    return est.seconds, _LazyLines(est), _perf_notes(est)
+    return est.seconds, est.lines, _perf_notes(est)
 
 
 def _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile):
@@ -124,7 +99,7 @@ def _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_ut
         return t, lines, notes
     _need_arch(model)
     est = perf.decode_step(model, gpu, batch, context, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype, profile=profile)
-    return est.seconds, _LazyLines(est), _perf_notes(est)
+    return est.seconds, est.lines, _perf_notes(est)
 
 
 PREFILL_ARGS = [model_or_params, A.gpu, Arg("batch", Number("", integer=True, maximum=1e7, label="sequences"), "prompts processed together"),

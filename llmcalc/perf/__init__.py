@@ -139,11 +139,14 @@ def prefill(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None, prof
         _dtype(gpu, kv_dtype, "kv_dtype")
     g = _gpus(model, gpus)
     prof = resolve(gpu, profile)
-    tot, s = _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, T, 0, mode="prefill", gpus=gg, dtype=dtype,
-                                                 kv_dtype=kv_dtype), model, g)
+    def run(B, T, g):
+        return _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, T, 0, mode="prefill", gpus=gg, dtype=dtype,
+                                                   kv_dtype=kv_dtype), model, g)
+
+    tot, s = run(B, T, g)
     t = engine.total(tot.terms)
     return Estimate(t, tot.terms, profile=prof, info=tot.info,
-                    explain=lambda: _explain_pass("prefill", model, gpu, prof, tot, s, t, dtype, B, T))
+                    explain=lambda: _explain_sample("prefill", run, model, gpu, prof, tot, s, t, dtype, B, T, g))
 
 
 def decode_step(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=None, profile=None) -> Estimate:
@@ -160,11 +163,14 @@ def decode_step(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=None,
         _dtype(gpu, kv_dtype, "kv_dtype")
     g = _gpus(model, gpus)
     prof = resolve(gpu, profile)
-    tot, s = _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, 1, C, mode="decode", gpus=gg, dtype=dtype,
-                                                 kv_dtype=kv_dtype), model, g)
+    def run(B, C, g):
+        return _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, 1, C, mode="decode", gpus=gg, dtype=dtype,
+                                                   kv_dtype=kv_dtype), model, g)
+
+    tot, s = run(B, C, g)
     t = engine.total(tot.terms)
     return Estimate(t, tot.terms, profile=prof, info=tot.info,
-                    explain=lambda: _explain_pass("decode", model, gpu, prof, tot, s, t, dtype, B, C))
+                    explain=lambda: _explain_sample("decode", run, model, gpu, prof, tot, s, t, dtype, B, C, g))
 
 
 def train_step(model, gpu, micro_batch, seq, recompute=False, profile=None) -> Estimate:
@@ -225,6 +231,22 @@ def _profile_line(prof: Profile, gpu, dtype) -> str:
               f"from {prof.path or 'a profile file'}")
     return (f"profile {prof.name}: {fmt(prof.flops(dtype, gpu) / 1e12, 'TFLOP/s')} {dtype} matmul and "
             f"{fmt(prof.bandwidth / 1e12, 'TB/s')} achievable ({origin})")
+
+
+SAMPLE = 4  # explanations of array results describe the first few inputs (fmt shows 4 anyway)
+
+
+def _explain_sample(mode, run, model, gpu, prof, tot, s, t, dtype, B, S, g):
+    """Explain an array result from its first SAMPLE inputs, so a million-point sweep stays cheap."""
+    n = int(np.size(t))
+    if n <= SAMPLE:
+        return _explain_pass(mode, model, gpu, prof, tot, s, t, dtype, B, S)
+    shape = np.shape(t)
+    pick = [np.broadcast_to(np.asarray(x, dtype=float), shape).ravel()[:SAMPLE] for x in (B, S, g)]
+    tot2, s2 = run(*pick)
+    t2 = engine.total(tot2.terms)
+    bound, lines = _explain_pass(mode, model, gpu, prof, tot2, s2, t2, dtype, pick[0], pick[1])
+    return bound, lines + [f"(terms shown for the first {SAMPLE} of {n:,} inputs)"]
 
 
 def _explain_pass(mode, model, gpu, prof, tot, s, t, dtype, B, S):
