@@ -7,13 +7,13 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from llmcalc.excel import metadata, server
 from llmcalc.registry import REGISTRY
 
-from excel_fixtures import run_node
+from excel_fixtures import live_server, run_node
 
 BASE = "https://localhost:3000"
 NS = {"o": "http://schemas.microsoft.com/office/appforoffice/1.1",
@@ -25,7 +25,9 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 @pytest.fixture(scope="module")
 def client():
-    return TestClient(server.create_app(base_url=BASE))
+    with live_server(server.create_app(base_url=BASE)) as srv, \
+            httpx.Client(base_url=srv.url, trust_env=False, follow_redirects=True) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -208,15 +210,18 @@ def test_microsofts_manifest_reader_parses_it(manifest, tmp_path):
 
 
 def test_base_url_renders_a_manifest_for_a_company_host():
-    c = TestClient(server.create_app(base_url="https://llm.example.com/tools/llmcalc/"))
-    text = c.get("/manifest.xml").text
-    assert "localhost" not in text
-    assert 'DefaultValue="https://llm.example.com/tools/llmcalc/functions.json"' in text
-    assert "<AppDomain>https://llm.example.com</AppDomain>" in text
-    assert c.get("/functions.json").json()["functions"][0]["helpUrl"].startswith("https://llm.example.com/tools/llmcalc/")
+    with live_server(server.create_app(base_url="https://llm.example.com/tools/llmcalc/")) as srv, \
+            httpx.Client(base_url=srv.url, trust_env=False) as c:
+        text = c.get("/manifest.xml").text
+        assert "localhost" not in text and "127.0.0.1" not in text
+        assert 'DefaultValue="https://llm.example.com/tools/llmcalc/functions.json"' in text
+        assert "<AppDomain>https://llm.example.com</AppDomain>" in text
+        help_url = c.get("/functions.json").json()["functions"][0]["helpUrl"]
+        assert help_url.startswith("https://llm.example.com/tools/llmcalc/taskpane.html#fn=")
     ET.fromstring(text.encode())
 
 
 def test_without_base_url_the_manifest_follows_the_request_host():
-    c = TestClient(server.create_app(), base_url="https://127.0.0.1:4443")
-    assert 'DefaultValue="https://127.0.0.1:4443/functions.js"' in c.get("/manifest.xml").text
+    with live_server(server.create_app()) as srv, httpx.Client(trust_env=False) as c:
+        text = c.get(f"{srv.url}/manifest.xml", headers={"Host": "addin.example.org:4443"}).text
+    assert 'DefaultValue="http://addin.example.org:4443/functions.js"' in text
