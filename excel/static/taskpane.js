@@ -84,7 +84,7 @@
   }
 
   function compute(event) {
-    event.preventDefault();
+    if (event) event.preventDefault();
     var fn = functionsByName[$("function").value];
     var named = {};
     var literals = [];
@@ -162,6 +162,9 @@
       $("error").hidden = true;
       renderList(list);
       selectFunction(fromHash() || (functionsByName.LLM_TRAIN_DAYS ? "LLM_TRAIN_DAYS" : list[0].name));
+      // Show a worked example straight away when the registry has one for this function.
+      var fn = functionsByName[$("function").value];
+      if (fn.example && fn.example.length) compute();
     }).catch(function (err) {
       if (err.status === 401) {
         showError("This llmcalc server needs a token: enter it under \"Server token\" below.");
