@@ -18,6 +18,12 @@ from llmcalc.errors import ArgumentError
 from llmcalc.model import Model
 from llmcalc.perf import fit
 
+@pytest.fixture(autouse=True)
+def _no_user_profiles(tmp_path, monkeypatch):
+    """The built-in profile, whatever a developer has calibrated in ~/.config/llmcalc/profiles."""
+    monkeypatch.setenv("LLMCALC_PROFILE_DIR", str(tmp_path / "no-user-profiles"))
+
+
 DATA = json.loads(resources.files("llmcalc.data").joinpath("h100-calibration.json").read_text(encoding="utf-8"))
 H100 = "H100-SXM5-80GB"
 
