@@ -104,11 +104,10 @@ def test_leave_one_model_out_cross_validation():
 
 
 def test_the_shipped_profile_is_the_fit_of_the_calibration_file():
-    fresh = fit.full_fit()
+    fresh = fit.full_fit()      # scipy's soft-L1 fit, or the numpy Gauss-Newton fallback without scipy
     shipped = perf.measured()
-    for sec in ("gemm", "attention", "elementwise", "overheads"):
-        for k, v in getattr(shipped, sec).items():
-            assert getattr(fresh, sec)[k] == pytest.approx(v, rel=0.02, abs=1e-12), (sec, k)
+    for c in fit.cases():
+        assert fit.predict(fresh, c) == pytest.approx(fit.predict(shipped, c), rel=0.01), c
     assert shipped.matmul_flops["bf16"] == pytest.approx(DATA["ceilings"]["matmul_bf16_tflops"] * 1e12)
     assert shipped.bandwidth == pytest.approx(DATA["ceilings"]["read_only_TBps"] * 1e12)
     assert "h100-calibration.json" in shipped.provenance
