@@ -262,6 +262,8 @@ class Runner:
     ``#N/A`` (its thread is abandoned; inputs are bounded, so this is a backstop) and the rest of
     the batch continues on a fresh worker."""
 
+    BATCH_TIMEOUTS = 3
+
     def __init__(self, limits: Limits, workers: int = 4):
         self.limits = limits
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmcalc-call")
@@ -270,18 +272,27 @@ class Runner:
         return CallFailure(NA, f"the call took longer than the server's limit of "
                                f"{self.limits.call_timeout_s:g} s per call", status=503)
 
+    def _busy_failure(self) -> CallFailure:
+        return CallFailure(NA, "the llmcalc server is busy (earlier calls ran past the time limit); "
+                               "recalculate in a moment", status=503)
+
     async def run(self, jobs: list) -> list:
-        """``jobs``: callables returning a value or raising CallFailure → list of value|CallFailure."""
+        """``jobs``: callables returning a value or raising CallFailure → list of value|CallFailure.
+
+        A batch gets at most ``BATCH_TIMEOUTS`` per-call time limits in all: after that, or when no
+        worker thread is free to start, the calls not yet computed answer ``#N/A`` (busy)."""
         n = len(jobs)
         results: list = [None] * n
         loop = asyncio.get_running_loop()
         poll = min(0.25, self.limits.call_timeout_s / 4)
+        deadline = time.monotonic() + self.BATCH_TIMEOUTS * self.limits.call_timeout_s
         start = 0
         while start < n:
-            state = {"index": start, "since": time.monotonic()}
+            state = {"index": start, "since": time.monotonic(), "started": False}
             abandoned = threading.Event()
 
             def work(first=start, state=state, abandoned=abandoned):
+                state["started"] = True
                 for i in range(first, n):
                     if abandoned.is_set():
                         return
@@ -302,11 +313,17 @@ class Runner:
                     future.result()
                     start = n
                     break
-                i = state["index"]
-                if time.monotonic() - state["since"] > self.limits.call_timeout_s:
+                i, now = state["index"], time.monotonic()
+                if now - state["since"] > self.limits.call_timeout_s or now > deadline:
                     abandoned.set()
-                    results[i] = self._timeout_failure()
-                    start = i + 1
+                    if state["started"]:                    # call i itself ran too long
+                        results[i] = self._timeout_failure()
+                        start = i + 1
+                    if not state["started"] or now > deadline:
+                        # no free worker, or the batch has used up its time: answer the rest now
+                        for j in range(start if state["started"] else i, n):
+                            results[j] = self._busy_failure()
+                        start = n
                     break
         return results
 

@@ -315,6 +315,21 @@ def test_a_call_over_the_time_limit_is_na_and_the_rest_of_the_batch_still_comput
         assert p.status_code == 503 and "limit" in p.text
 
 
+def test_a_batch_of_slow_calls_is_answered_within_a_few_time_limits(monkeypatch):
+    fn = by_sheet_name("LLM_PARAMS")
+    original = fn.sheet_value
+    monkeypatch.setattr(fn, "sheet_value", lambda *a, **k: time.sleep(2) or original(*a, **k))
+    with live_server(server.create_app(limits=Limits(call_timeout_s=0.2))) as srv, \
+            httpx.Client(base_url=srv.url, trust_env=False, timeout=30) as c:
+        t0 = time.monotonic()
+        r = c.post("/api/v1/batch", json={"calls": [{"function": "LLM_PARAMS", "args": [96, 12288]}] * 8}).json()
+        elapsed = time.monotonic() - t0
+    errors = [x["error"] for x in r["results"]]
+    assert all(e["code"] == "#N/A" for e in errors)
+    assert "0.2 s per call" in errors[0]["message"] and "busy" in errors[-1]["message"]
+    assert elapsed < 1.5                                  # 3 limits of 0.2 s, not 8 × 2 s
+
+
 # ------------------------------------------------------------------ token, CORS, headers, logs
 
 
