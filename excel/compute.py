@@ -92,7 +92,7 @@ def _count_and_check(value, name: str, limits: Limits, depth: int = 0) -> int:
     return 1
 
 
-def _unwrap(value):
+def single_cell(value):
     """A 1x1 range is the value itself (Excel passes a single cell to a matrix parameter as [[x]]);
     any other range keeps its shape, so a row stays a row and a column a column."""
     if isinstance(value, (list, tuple)) and len(value) == 1:
@@ -121,12 +121,12 @@ def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[lis
         name = names[i] if i < len(names) else f"#{i + 1}"
         total += _count_and_check(v, name, limits)
         _refuse_files(fn, name, v)
-        out_args.append(_unwrap(v))
+        out_args.append(single_cell(v))
     out_kwargs = {}
     for k, v in kwargs.items():
         total += _count_and_check(v, k, limits)
         _refuse_files(fn, k, v)
-        out_kwargs[k] = _unwrap(v)
+        out_kwargs[k] = single_cell(v)
     if total > limits.max_values:
         raise CallFailure(VALUE, f"the arguments hold {total} cells; at most {limits.max_values} per call",
                           status=413)

@@ -375,7 +375,6 @@ def create_app(token: str | None = None, allowed_origins: list[str] | None = Non
                     "registry; errors are spreadsheet errors whose message names the argument.",
         docs_url=None, redoc_url=None,  # both load scripts from a CDN; /openapi.json is the schema
     )
-    app.state.limits, app.state.base_url, app.state.runner = limits, base_url, runner
 
     def public_base(request: Request) -> str:
         return base_url or str(request.base_url).rstrip("/")
@@ -454,7 +453,7 @@ def create_app(token: str | None = None, allowed_origins: list[str] | None = Non
         [r] = await runner.run([lambda: compute.run_explain(body.function, body.args, body.named, limits)])
         if isinstance(r, CallFailure):
             return error(request, r)
-        return JSONResponse({"function": compute.find_function(body.function).sheet_name, "explanation": r})
+        return JSONResponse({"function": r["sheet_name"], "explanation": r})
 
     async def call_plain(request: Request, name: str):
         try:

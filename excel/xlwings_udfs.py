@@ -26,23 +26,13 @@ import numpy as np
 
 from llmcalc.registry import REGISTRY, Function
 
+from .compute import single_cell
 from .metadata import arg_description, function_description, is_matrix_arg
 
 try:  # the BSD core only; never xlwings.pro / xlwings.server
     import xlwings as xw
 except ImportError:  # pragma: no cover - exercised where xlwings is not installed
     xw = None
-
-
-def _cell(value):
-    """1x1 ranges → the value; 2-D/1-D lists stay lists (the registry broadcasts them)."""
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        inner = value[0]
-        if not isinstance(inner, (list, tuple)):
-            return inner
-        if len(inner) == 1:
-            return inner[0]
-    return value
 
 
 def _to_excel(value):
@@ -57,7 +47,7 @@ def _to_excel(value):
 
 def call(fn: Function, args: tuple):
     """Compute ``fn`` for one cell, exactly as the registry does (errors name the argument)."""
-    return _to_excel(fn.sheet_value(*(_cell(a) for a in args)))
+    return _to_excel(fn.sheet_value(*(single_cell(a) for a in args)))
 
 
 def _make_udf(fn: Function):

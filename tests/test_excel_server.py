@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import llmcalc
-from llmcalc.excel import certs, compute, server
+from llmcalc.excel import certs, server
 from llmcalc.excel.compute import Limits
 from llmcalc.registry import REGISTRY, by_sheet_name
 
