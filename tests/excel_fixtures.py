@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -166,3 +167,22 @@ def env_without_proxies() -> dict:
         env.pop(k, None)
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     return env
+
+
+@contextmanager
+def serve_command(home: Path, *args: str):
+    """Run `llmcalc serve` as a user would (through the CLI), with HOME and the certificate folder
+    in ``home`` (so no Office dev certificates: it generates one). Yields (port, printed text) once
+    the banner is printed; stops the server afterwards."""
+    port = free_port()
+    env = env_without_proxies() | {"HOME": str(home), "LLMCALC_CERT_DIR": str(home / "certs"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "llmcalc.cli", "serve", "--port", str(port), *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        text, deadline = "", time.time() + 60
+        while "Then type" not in text and proc.poll() is None and time.time() < deadline:
+            text += proc.stdout.readline()
+        yield port, text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

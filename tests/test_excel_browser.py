@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
@@ -22,7 +20,7 @@ import pytest
 from llmcalc.excel import server
 from llmcalc.registry import REGISTRY, by_sheet_name
 
-from excel_fixtures import ROOT, TOOLS, env_without_proxies, error_codes, free_port, live_server, tls_files
+from excel_fixtures import TOOLS, error_codes, live_server, serve_command, tls_files
 
 pytestmark = pytest.mark.slow
 
@@ -225,29 +223,20 @@ def test_task_pane_works_in_a_plain_browser_without_office_js(browser, standin_j
 def test_a_new_user_runs_llmcalc_serve_and_opens_the_printed_url(browser, tmp_path):
     """The issue's 'done when': `llmcalc serve` (HTTPS, a generated certificate), the printed task
     pane URL in a plain browser (no office.js), LLM_TRAIN_DAYS computed on the page."""
-    port = free_port()
-    env = env_without_proxies() | {"HOME": str(tmp_path), "LLMCALC_CERT_DIR": str(tmp_path / "certs"),
-                                   "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "llmcalc.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     context = browser.new_context(ignore_https_errors=True)
     try:
-        text = ""
-        while "Then type" not in text and proc.poll() is None:
-            text += proc.stdout.readline()
-        url = re.search(r"Task pane \(open in a browser\):\s+(\S+)", text).group(1)
-        context.route(OFFICE_JS, lambda route: route.abort("namenotresolved"))
-        page = context.new_page()
-        for _ in range(100):
-            try:
-                page.goto(url)
-                break
-            except Exception:  # noqa: BLE001 - uvicorn still starting
-                time.sleep(0.1)
-        page.wait_for_selector("#output:not([hidden])")
-        assert page.text_content("#result").startswith("33.81 day")                 # article 3
-        assert page.input_value("#function") == "LLM_TRAIN_DAYS"
+        with serve_command(tmp_path) as (port, text):
+            url = re.search(r"Task pane \(open in a browser\):\s+(\S+)", text).group(1)
+            context.route(OFFICE_JS, lambda route: route.abort("namenotresolved"))
+            page = context.new_page()
+            for _ in range(100):
+                try:
+                    page.goto(url)
+                    break
+                except Exception:  # noqa: BLE001 - uvicorn still starting
+                    time.sleep(0.1)
+            page.wait_for_selector("#output:not([hidden])")
+            assert page.text_content("#result").startswith("33.81 day")                 # article 3
+            assert page.input_value("#function") == "LLM_TRAIN_DAYS"
     finally:
         context.close()
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -21,7 +21,7 @@ from llmcalc.excel import certs, server
 from llmcalc.excel.compute import Limits
 from llmcalc.registry import REGISTRY, by_sheet_name
 
-from excel_fixtures import ROOT, env_without_proxies, free_port, live_server, query_text, sample_args
+from excel_fixtures import live_server, query_text, sample_args, serve_command
 
 ARTICLE3 = "Article 3 (大模型训练相关参数估算), seeds/003"
 ARTICLE2 = "Article 2 (Aman Sanger 2023, LLaMA-2-70B on 2 × A100-80GB), seeds/002"
@@ -462,20 +462,7 @@ def test_certificate_choice(tmp_path):
 def test_llmcalc_serve_end_to_end_over_https(tmp_path):
     """The README's main command as a new user runs it: HTTPS with a generated certificate, the
     printed manifest URL answers, and the printed task pane's API computes LLM_TRAIN_DAYS."""
-    port = free_port()
-    env = env_without_proxies() | {"HOME": str(tmp_path), "LLMCALC_CERT_DIR": str(tmp_path / "certs"),
-                                   "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "llmcalc.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        out = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            out.append(line)
-            if "Then type" in line or proc.poll() is not None:
-                break
-        text = "".join(out)
+    with serve_command(tmp_path) as (port, text):
         manifest_url = re.search(r"Manifest for Excel:\s+(\S+)", text).group(1)
         pane_url = re.search(r"Task pane \(open in a browser\):\s+(\S+)", text).group(1)
         assert manifest_url == f"https://localhost:{port}/manifest.xml"
@@ -495,6 +482,3 @@ def test_llmcalc_serve_end_to_end_over_https(tmp_path):
             r = c.post(pane_url.replace("taskpane.html", "api/v1/explain"),
                        json={"function": "LLM_TRAIN_DAYS", "args": [175e9, 300e9, 1024, "A100"]})
             assert r.json()["explanation"]["result"].startswith("33.81")     # article 3
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
