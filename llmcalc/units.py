@@ -116,6 +116,16 @@ def _clean_unit_text(text: str, rate_expected: bool) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+_UNIT_FORBIDDEN = re.compile(r"\d|\^|\*\*")
+
+
+def _check_unit_text(text: str, argument: str) -> None:
+    """Unit names here never need numbers or exponents; pint would evaluate ``B**10**30`` or
+    ``10**10**10`` (unbounded time and memory), so they are refused before pint sees the text."""
+    if _UNIT_FORBIDDEN.search(text):
+        raise ArgumentError(argument, f"has a unit with numbers or exponents, which are not supported: {text[:40]!r}")
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_unit_cached(text: str):
     return ureg().parse_units(text)
@@ -168,6 +178,7 @@ def parse_quantity(text: str, argument: str, expected: str, *, allow_count_suffi
             rest = words[1] if len(words) > 1 else ""
     if not rest:
         return value
+    _check_unit_text(rest, argument)
     exp_unit = unit(expected) if expected else None
     rate_expected = bool(expected) and "second" in expected or "/s" in (expected or "")
     cleaned = _clean_unit_text(rest, rate_expected)
@@ -214,6 +225,7 @@ def parse_unit_text(text: str, argument: str):
     if len(text) > 40 or not _ALLOWED.match(text) or not text.strip():
         raise ArgumentError(argument, f"is not a unit name: {text[:40]!r}")
     stripped = text.strip()
+    _check_unit_text(stripped, argument)
     if stripped == "$" or stripped.upper() == "USD":
         stripped = "USD"
     cleaned = _clean_unit_text(stripped.replace("$", "USD"), rate_expected="FLOPS" in stripped)
