@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmcalc.errors import ArgumentError, LLMCalcError
+from llmcalc.errors import ArgumentError, LLMCalcError, NonFiniteResultError
 from llmcalc.registry import REGISTRY, Function, by_sheet_name
 
 log = logging.getLogger("llmcalc.server")
@@ -151,8 +151,7 @@ def failure_from(exc: BaseException, fn: Function | None = None) -> CallFailure:
     if isinstance(exc, CallFailure):
         return exc
     if isinstance(exc, ArgumentError):
-        # The registry reports a non-finite result as "gives a result ..." on its first argument.
-        code = NUM if exc.problem.startswith("gives a result") else VALUE
+        code = NUM if isinstance(exc, NonFiniteResultError) else VALUE
         return CallFailure(code, str(exc), status=400, argument=exc.argument)
     if isinstance(exc, LLMCalcError):
         return CallFailure(VALUE, str(exc), status=400)

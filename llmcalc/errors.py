@@ -23,3 +23,7 @@ class UnknownNameError(ArgumentError):
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         super().__init__(argument, f"unknown {kind} {name!r}{hint}")
+
+
+class NonFiniteResultError(ArgumentError):
+    """The inputs are each valid but the result overflows or is undefined (a spreadsheet's #NUM!)."""

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import units
-from .errors import ArgumentError
+from .errors import ArgumentError, NonFiniteResultError
 from .explain import Explanation, fmt
 
 REQUIRED = object()
@@ -42,6 +42,7 @@ class Kind:
     sheet_type = "number"
     unit = ""
     vector = False
+    reads_files = False  # True where a value names a file to open (servers refuse such arguments)
 
     def parse(self, value, name: str):  # pragma: no cover - interface
         raise NotImplementedError
@@ -251,6 +252,15 @@ class Text(Kind):
         return "text"
 
 
+class FilePath(Text):
+    """A path to a file on this machine (a GPU profile). Servers refuse these arguments."""
+
+    reads_files = True
+
+    def describe(self):
+        return "file path"
+
+
 class GPURef(Kind):
     """A catalog GPU name/alias or a :class:`llmcalc.GPU`."""
 
@@ -421,8 +431,8 @@ def _check_result(value, fn: Function):
     arr = np.asarray(value, dtype=float) if not isinstance(value, (int, float)) else None
     bad = (not math.isfinite(value)) if arr is None else (not np.all(np.isfinite(arr)))
     if bad:
-        raise ArgumentError(fn.args[0].name if fn.args else "?",
-                            "gives a result that is not a finite number (inputs out of range)")
+        raise NonFiniteResultError(fn.args[0].name if fn.args else "?",
+                                   "gives a result that is not a finite number (inputs out of range)")
 
 
 # ------------------------------------------------------------------------------------------

@@ -219,3 +219,10 @@ def test_serving_memory_is_weights_plus_kv_split_over_gpus():
     # LLaMA-2-70B on 2 GPUs, batch 8 x 4096 tokens: (137.95 GB + 8 x 1.342 GB) / 2 (article 2 §5).
     per_gpu = llmcalc.serving_memory_gb("llama-2-70b", 8, 4096, "fp16", None, 2).to("GB").magnitude
     assert per_gpu == pytest.approx((137.953 + 8 * 1.34218) / 2, rel=1e-4)
+
+
+def test_non_finite_result_is_its_own_error():
+    # Each input is valid, the result overflows: a distinct error (a spreadsheet shows #NUM!).
+    from llmcalc.errors import NonFiniteResultError
+    with pytest.raises(NonFiniteResultError):
+        llmcalc.train_flops(1e30, 1e30)

@@ -13,7 +13,7 @@ from ..errors import ArgumentError
 from ..explain import fmt
 from ..formulas import inference as fi
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, Calc, Choice, Fraction, ModelOrParams, Number, Rate, Text, user_function
+from ..registry import Arg, Calc, Choice, FilePath, Fraction, ModelOrParams, Number, Rate, user_function
 from . import args as A
 from .training import _price
 
@@ -21,7 +21,7 @@ ARTICLE2 = "Article 2 (为什么多数情况下GPT-3.5比LLaMA 2更便宜, Aman 
 PERF = "llmcalc performance model (llmcalc/perf), fitted on measured H100 runs (llmcalc/data/h100-calibration.json)"
 
 model_or_params = Arg("model", ModelOrParams(), "model name (\"llama-2-70b\"), Model, config.json path, or a parameter count for the articles' roofline")
-profile = Arg("profile", Text(400), "GPU profile file written by `llmcalc calibrate` (default: built-in profile)", None)
+profile = Arg("profile", FilePath(400), "GPU profile file written by `llmcalc calibrate` (default: built-in profile)", None)
 ROOFLINE_ASSUMPTIONS = ("Roofline with the given utilisations: the slower of compute (2·P FLOPs per token) and memory (weights, plus the KV cache when the architecture is known); attention FLOPs and communication between GPUs are ignored, as in article 2.",)
 
 
