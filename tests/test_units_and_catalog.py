@@ -225,4 +225,4 @@ def test_non_finite_result_is_its_own_error():
     # Each input is valid, the result overflows: a distinct error (a spreadsheet shows #NUM!).
     from llmcalc.errors import NonFiniteResultError
     with pytest.raises(NonFiniteResultError):
-        llmcalc.train_flops(1e30, 1e30)
+        llmcalc.comm_seconds(1e30, 1e-300)  # 1e330 s
