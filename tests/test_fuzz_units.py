@@ -185,11 +185,11 @@ class Sandbox:
     def unit(self, text, argument="unit") -> Outcome:
         return self.run("unit", (text, argument))
 
-    def call(self, name, *args, **kwargs) -> Outcome:
-        return self.run("call", (name, args, kwargs))
+    def call(self, function, /, *args, **kwargs) -> Outcome:
+        return self.run("call", (function, args, kwargs))
 
-    def sheet(self, name, *args, **kwargs) -> Outcome:
-        return self.run("sheet", (name, args, kwargs))
+    def sheet(self, function, /, *args, **kwargs) -> Outcome:
+        return self.run("sheet", (function, args, kwargs))
 
 
 def assert_bounded_clear(outcome: Outcome, argument: str, what) -> None:
