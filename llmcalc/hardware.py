@@ -14,10 +14,11 @@ DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "32": "fp32", "32bit": "fp3
 
 
 def normalize_dtype(text: str, argument: str = "dtype") -> str:
-    key = str(text).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = str(text)[:40].strip().lower().replace("-", "").replace("_", "").replace(" ", "")
     key = DTYPE_ALIASES.get(key, key)
     if key not in DTYPE_BYTES:
-        raise ArgumentError(argument, f"unknown numeric format {text!r}; use one of {', '.join(DTYPE_BYTES)}")
+        shown = repr(text) if len(str(text)) <= 40 else repr(str(text)[:39]) + "…"
+        raise ArgumentError(argument, f"unknown numeric format {shown}; use one of {', '.join(DTYPE_BYTES)}")
     return key
 
 

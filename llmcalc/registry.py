@@ -54,6 +54,12 @@ class Kind:
         return self.unit
 
 
+def short(value, limit: int = 40) -> str:
+    """``repr`` of a user value, cut to ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _is_array_like(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -200,7 +206,7 @@ class Boolean(Kind):
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in self._TRUE | self._FALSE:
             return value.strip().lower() in self._TRUE
-        raise ArgumentError(name, f"must be TRUE or FALSE (yes/no), got {value!r}")
+        raise ArgumentError(name, f"must be TRUE or FALSE (yes/no), got {short(value)}")
 
     def show(self, value):
         return "yes" if value else "no"
@@ -216,13 +222,13 @@ class Choice(Kind):
         self.options, self.normalize = tuple(options), normalize
 
     def parse(self, value, name):
-        if not isinstance(value, str):
-            raise ArgumentError(name, f"must be one of {', '.join(self.options)}, got {value!r}")
+        if not isinstance(value, str) or len(value) > 40:
+            raise ArgumentError(name, f"must be one of {', '.join(self.options)}, got {short(value)}")
         if self.normalize:
             return self.normalize(value, name)
         key = value.strip().lower()
         if key not in self.options:
-            raise ArgumentError(name, f"must be one of {', '.join(self.options)}, got {value!r}")
+            raise ArgumentError(name, f"must be one of {', '.join(self.options)}, got {short(value)}")
         return key
 
     def show(self, value):
@@ -389,7 +395,11 @@ class Function:
 
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
         values = self.bind(args, dict(kwargs))
+        shape = _check_shapes(values)
         calc = self.impl(**values)
+        if shape is not None and np.shape(calc.value) != shape and not isinstance(calc.value, str):
+            # a list given for an argument the formula does not depend on still gives one result per cell
+            calc.value = np.broadcast_to(calc.value, shape).copy()
         _check_result(calc.value, self)
         return calc, values
 
@@ -423,6 +433,22 @@ class Function:
     @property
     def result_unit_label(self) -> str:
         return self.unit or ("whole number" if self.result == "count" else self.result)
+
+
+def _check_shapes(values: dict):
+    """Lists/ranges given for several arguments must broadcast (same shape, or one of them 1);
+    returns the shape of the result (None when every argument is a single value)."""
+    arrays = [(k, v.shape) for k, v in values.items() if isinstance(v, np.ndarray)]
+    if not arrays:
+        return None
+    for i in range(1, len(arrays)):
+        try:
+            np.broadcast_shapes(*(shape for _, shape in arrays[: i + 1]))
+        except ValueError:
+            name, shape = arrays[i]
+            raise ArgumentError(name, f"is a list/range of shape {shape} that does not fit the shape "
+                                      f"{arrays[0][1]} of '{arrays[0][0]}' (give one value, or ranges of the same shape)") from None
+    return np.broadcast_shapes(*(shape for _, shape in arrays))
 
 
 def _check_result(value, fn: Function):

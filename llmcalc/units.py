@@ -87,6 +87,7 @@ def unit(text: str):
 MAX_INPUT_CHARS = 80
 _ALLOWED = re.compile(r"^[0-9A-Za-z_ .,+\-*/%$()µ]*$")
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*(.*?)\s*$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d{1,3})?$")
 # Count suffixes for parameter / token counts ("175B", "1.4T tokens", "7b").
 COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "B": 1e9, "b": 1e9, "G": 1e9, "T": 1e12,
                 "t": 1e12, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
@@ -148,6 +149,10 @@ def split_number(text: str, argument: str) -> tuple[float, str]:
         raise ArgumentError(argument, f"must start with a number, got {text!r}")
     number_text, rest = m.group(1), m.group(2)
     if "," in number_text:
+        # Only strict thousands grouping ("1,000,000.5"); "1,5" may be a decimal comma: refuse, never guess.
+        if not _THOUSANDS.match(number_text):
+            raise ArgumentError(argument, f"has a comma that may be a decimal comma: {number_text!r}; "
+                                          "write the number with a decimal point and no separators (1.5, 1500)")
         number_text = number_text.replace(",", "")
     value = float(number_text.replace("_", ""))
     if money:

@@ -13,7 +13,7 @@ from ..errors import ArgumentError
 from ..explain import fmt
 from ..formulas import inference as fi
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, Calc, Choice, FilePath, Fraction, ModelOrParams, Number, Rate, user_function
+from ..registry import Arg, Calc, Choice, FilePath, Fraction, ModelOrParams, Number, Rate, short, user_function
 from . import args as A
 from .training import _price
 
@@ -149,7 +149,7 @@ def _kind(v, name):
     key = {"input": "prompt", "prefill": "prompt", "output": "generated", "completion": "generated",
            "generation": "generated", "decode": "generated"}.get(key, key)
     if key not in ("prompt", "generated"):
-        raise ArgumentError(name, f"must be \"prompt\" or \"generated\", got {v!r}")
+        raise ArgumentError(name, f"must be \"prompt\" or \"generated\", got {short(v)}")
     return key
 
 

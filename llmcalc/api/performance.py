@@ -4,7 +4,7 @@ import numpy as np
 from .. import perf
 from ..explain import fmt
 from ..formulas import training as ft
-from ..registry import Arg, Boolean, Calc, Choice, Fraction, Number, Rate, user_function
+from ..registry import Arg, Boolean, Calc, Choice, Fraction, Number, Rate, short, user_function
 from ..errors import ArgumentError
 from . import args as A
 from .inference import PERF, _perf_notes, profile
@@ -25,7 +25,7 @@ def _kind(value, name):
     key = {"prompt": "prefill", "input": "prefill", "generate": "decode", "generation": "decode", "generated": "decode",
            "training": "train", "train_step": "train"}.get(key, key)
     if key not in ("prefill", "decode", "train"):
-        raise ArgumentError(name, f"must be \"prefill\", \"decode\" or \"train\", got {value!r}")
+        raise ArgumentError(name, f"must be \"prefill\", \"decode\" or \"train\", got {short(value)}")
     return key
 
 

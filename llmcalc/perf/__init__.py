@@ -85,13 +85,12 @@ def _dtype(gpu, dtype, name="dtype"):
 
 def _gpus(model, gpus):
     g = _positive("gpus", gpus)
-    if isinstance(g, np.ndarray):
-        return g
-    g = int(g)
-    if model.heads % g:
-        raise ArgumentError("gpus", f"{model.heads} attention heads cannot be split evenly over {g} GPUs "
+    bad = np.asarray(model.heads % np.asarray(g, dtype=np.int64)) != 0
+    if np.any(bad):
+        first = int(np.asarray(g).ravel()[np.argmax(bad.ravel())])
+        raise ArgumentError("gpus", f"{model.heads} attention heads cannot be split evenly over {first} GPUs "
                                     "(tensor parallelism splits the heads)")
-    return g
+    return g if isinstance(g, np.ndarray) else int(g)
 
 
 def _per_gpus(fn, model, gpus):

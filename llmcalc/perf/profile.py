@@ -220,10 +220,16 @@ def _read_file(path: str, gpu) -> Profile:
 
 def load(path, gpu=None) -> Profile:
     """Load a profile file (as written by ``llmcalc calibrate``); missing fields come from ``gpu``'s derived profile."""
-    p = Path(str(path)).expanduser()
-    if not p.is_file():
-        raise ArgumentError("profile", f"profile file {str(path)!r} does not exist")
-    return _load_file(str(p.resolve()), p.stat().st_mtime, gpu)
+    shown = str(path)[:80]
+    try:
+        p = Path(str(path)).expanduser()
+        if not p.is_file():
+            raise ArgumentError("profile", f"profile file {shown!r} does not exist")
+        return _load_file(str(p.resolve()), p.stat().st_mtime, gpu)
+    except (OSError, RuntimeError, ValueError) as exc:  # unreadable path, no home directory, NUL byte
+        if isinstance(exc, ArgumentError):
+            raise
+        raise ArgumentError("profile", f"cannot open profile file {shown!r}: {exc}") from None
 
 
 def resolve(gpu, profile=None) -> Profile:
