@@ -1,0 +1,608 @@
+"""Speed of llmcalc (issue 6): import, scalar calls, the server, and vectorised sweeps.
+
+    python benchmarks/bench.py                 # full run (~1 minute on 2 cores), Markdown table
+    python benchmarks/bench.py --quick         # CI smoke: same metrics, fewer repetitions (~15 s)
+    python benchmarks/bench.py --strict        # exit status 1 if a target is missed
+    python benchmarks/bench.py --no-server     # skip the HTTP rows
+    python benchmarks/bench.py --json out.json # also write the raw numbers
+
+Every row is measured against a plain-float baseline of the same formula in the same run and
+reported as a ratio:
+
+* import: a fresh interpreter running ``import llmcalc``, against one running ``import numpy``
+  (the floor: llmcalc needs NumPy). Warm OS file cache, ``.pyc`` files present.
+* scalar calls: ``llmcalc.<function>(...)`` with typical spreadsheet arguments (every registry
+  function), against the function's formula (its implementation) called with the already-parsed
+  plain floats, GPU and model records: no parsing, validation or units.
+* server: ``llmcalc serve --http`` in a subprocess on 127.0.0.1, a keep-alive HTTP client;
+  one ``GET /api/v1/call/LLM_TRAIN_DAYS``, one ``POST /api/v1/batch`` of one call, and one batch
+  of 1,000 cells that cycles through every registry function (end to end: JSON encoding, HTTP,
+  parsing, computing, decoding). Baseline: the same formulas on plain floats.
+* sweeps: 1,000,000 scenarios as NumPy arrays inside pint Quantities through ``train_days`` and
+  ``decode_step_time`` (the calibrated model, and the articles' roofline with explicit
+  utilisations), against the same formula on plain NumPy float arrays.
+
+Times are medians over repetitions (after a warm-up); latency rows give p50 (and p99 in the
+notes). Targets (issue 6): import < 0.5 s; each scalar call < 100 µs; a 1,000-cell batch through
+the server < 1 s; a 1e6 sweep < 0.5 s and within 5× of the NumPy float baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+IMPORT_TARGET_S = 0.5
+SCALAR_TARGET_S = 100e-6
+BATCH_TARGET_S = 1.0
+SWEEP_TARGET_S = 0.5
+SWEEP_RATIO_TARGET = 5.0
+SWEEP_N = 1_000_000
+
+# Typical spreadsheet calls: (positional args, keyword args). A function not listed here gets a
+# call derived from its argument kinds (typical_call).
+TYPICAL = {
+    "params": ((96, 12288), {}),
+    "train_flops": ((175e9, 300e9), {}),
+    "train_days": ((175e9, 300e9, 1024, "A100"), {}),
+    "train_gpus": ((175e9, 300e9, 30, "A100"), {}),
+    "train_gpu_hours": ((175e9, 300e9, "A100"), {}),
+    "train_cost": ((175e9, 300e9, "A100"), {}),
+    "train_memory_gb": ((175e9,), {}),
+    "train_min_gpus": ((175e9, "A100-80GB"), {}),
+    "activation_memory_gb": (("llama-2-70b", 1, 4096), {}),
+    "infer_memory_gb": ((175e9,), {}),
+    "weights_gb": ((70e9,), {}),
+    "kv_bytes_per_token": (("llama-2-70b",), {}),
+    "kv_cache_gb": (("llama-2-70b", 4096), {}),
+    "serving_memory_gb": (("llama-2-70b", 8, 4096), {"gpus": 2}),
+    "prefill_time": (("llama-2-70b", "H100", 1, 512, 2), {}),
+    "prefill_ms": (("llama-2-70b", "H100", 1, 512, 2), {}),
+    "decode_step_time": (("llama-2-70b", "H100", 8, 4096, 2), {}),
+    "decode_tokens_per_s": (("llama-2-70b", "H100", 8, 4096, 2), {}),
+    "cost_per_1k_tokens": (("llama-2-70b", "H100", "generated", 8, 4096, 2), {}),
+    "max_batch": (("llama-2-70b", "H100", 4096, 2), {}),
+    "compute_bound_tokens": (("A100",), {}),
+    "forward_flops": (("llama-2-70b",), {}),
+    "chinchilla_tokens": ((70e9,), {}),
+    "chinchilla_params": ((1.4e12,), {}),
+    "chinchilla_loss": ((70e9, 1.4e12), {}),
+    "optimal_params": ((1e24,), {}),
+    "optimal_tokens": ((1e24,), {}),
+    "comm_seconds": (("500 GB", "200 Gb/s"), {}),
+    "gpu": (("A100", "bf16_TFLOPS"), {}),
+    "model": (("llama-2-70b", "params"), {}),
+    "convert": ((1, "GiB", "GB"), {}),
+    "peak_memory": (("llama-2-7b", "H100", "decode", 8, 4096), {}),
+    "train_step_time": (("llama-2-7b", "H100", 1, 2048), {}),
+}
+# The same calls typed with units, as people type them into cells.
+WITH_UNITS = {
+    "train_days": (("175B", "300B tokens", 1024, "A100", "45%"), {}),
+    "comm_seconds": (("500 GB", "200 Gb/s", "80%"), {}),
+    "train_cost": (("175B", "300B", "A100", "$2.21/h"), {}),
+}
+
+
+@dataclass
+class Row:
+    metric: str
+    measured: float                 # seconds
+    baseline: float | None = None   # seconds
+    target: str = "—"
+    passed: bool | None = None
+    note: str = ""
+    group: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.measured / self.baseline if self.baseline else None
+
+
+@dataclass
+class Report:
+    machine: dict
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        print(f"  {row.metric}: {fmt_time(row.measured)}"
+              + (f" (baseline {fmt_time(row.baseline)}, {row.ratio:.1f}×)" if row.baseline else ""),
+              file=sys.stderr, flush=True)
+        return row
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "—"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1e9:.0f} ns"
+
+
+def per_call(fn, min_time: float, repeats: int) -> float:
+    """Median over ``repeats`` of the mean time of ``fn()`` in a loop lasting ≥ ``min_time``."""
+    fn()
+    n, t = 1, 0.0
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        t = time.perf_counter() - t0
+        if t >= min_time / 5 or n >= 1_000_000:
+            break
+        n *= 4
+    loops = max(1, int(n * (min_time / max(t, 1e-9))))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        samples.append((time.perf_counter() - t0) / loops)
+    return statistics.median(samples)
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def paired(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Medians of two timings taken alternately (so both see the same machine load)."""
+    fn_a(), fn_b()
+    a, b = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn_a()
+        a.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn_b()
+        b.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b)
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    import numpy
+    import pint
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__, "pint": pint.__version__}
+    for mod in ("fastapi", "uvicorn", "pydantic"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cores": usable, "memory": mem, "os": f"{platform.system()} {platform.release()}",
+            "versions": versions, "load_1min": load, "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def typical_call(fn) -> tuple[tuple, dict]:
+    if fn.name in TYPICAL:
+        return TYPICAL[fn.name]
+    from llmcalc.registry import Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef
+    by_unit = {"FLOP": 1e23, "FLOP/s": 3e14, "byte": 5e11, "byte/second": 2.5e10, "USD/hour": 2.5, "day": 30.0,
+               "token": 2048, "parameter": 7e9, "GPU": 2, "": 4}
+    kwargs = {}
+    for a in fn.args:
+        if a.optional:
+            continue
+        k = a.kind
+        if isinstance(k, GPURef):
+            kwargs[a.name] = "H100"
+        elif isinstance(k, (ModelRef, ModelOrParams)):
+            kwargs[a.name] = "llama-2-7b"
+        elif isinstance(k, ParamsRef):
+            kwargs[a.name] = 7e9
+        elif isinstance(k, Fraction):
+            kwargs[a.name] = 0.5
+        elif isinstance(k, Boolean):
+            kwargs[a.name] = True
+        elif isinstance(k, Choice):
+            kwargs[a.name] = k.options[0]
+        elif isinstance(k, Number):
+            v = min(max(by_unit.get(k.unit, 4), k.minimum + 1), k.maximum)
+            kwargs[a.name] = int(v) if k.integer else v
+        else:
+            raise SystemExit(f"bench.py: add a typical call for {fn.name} to TYPICAL")
+    return (), kwargs
+
+
+def positional(fn, args: tuple, kwargs: dict) -> tuple[list, dict]:
+    """JSON-able positional args + named args for the server."""
+    return list(args), dict(kwargs)
+
+
+# ------------------------------------------------------------------------------------------
+# Import
+
+
+def bench_import(report: Report, repeats: int):
+    code = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def run(mod):
+        out = subprocess.run([sys.executable, "-c", code.format(mod=mod)], capture_output=True, text=True,
+                             env=env, cwd=str(ROOT), check=True, timeout=60)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    run("llmcalc"), run("numpy")
+    llm, base = [], []
+    for _ in range(repeats):
+        llm.append(run("llmcalc"))
+        base.append(run("numpy"))
+    m = statistics.median(llm)
+    report.add(Row("cold `import llmcalc` (fresh interpreter)", m, statistics.median(base),
+                   f"< {IMPORT_TARGET_S} s", m < IMPORT_TARGET_S, "baseline: `import numpy`", "import"))
+    first = "import time; t = time.perf_counter(); import llmcalc; llmcalc.train_days(175e9, 300e9, 1024, 'A100'); print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(max(1, repeats // 2)):
+        out = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, env=env, cwd=str(ROOT),
+                             check=True, timeout=60)
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    report.add(Row("`import llmcalc` + first call (builds the unit registry)", statistics.median(samples),
+                   statistics.median(base), "—", None, "informational", "import"))
+
+
+# ------------------------------------------------------------------------------------------
+# Scalar calls
+
+
+def bench_scalar(report: Report, min_time: float, repeats: int):
+    import llmcalc  # noqa: F401
+    from llmcalc.registry import REGISTRY
+    for name, fn in REGISTRY.items():
+        args, kwargs = typical_call(fn)
+        values = fn.bind(tuple(args), dict(kwargs))
+        measured = per_call(lambda: fn(*args, **kwargs), min_time, repeats)
+        base = per_call(lambda: fn.impl(**values), min_time, repeats)
+        report.add(Row(f"`{name}` scalar call", measured, base, "< 100 µs", measured < SCALAR_TARGET_S,
+                       group="scalar"))
+    for name, (args, kwargs) in WITH_UNITS.items():
+        fn = REGISTRY[name]
+        values = fn.bind(tuple(args), dict(kwargs))
+        measured = per_call(lambda: fn(*args, **kwargs), min_time, repeats)
+        base = per_call(lambda: fn.impl(**values), min_time, repeats)
+        shown = ", ".join(repr(a) for a in args)
+        report.add(Row(f"`{name}({shown})` (unit strings)", measured, base, "< 100 µs",
+                       measured < SCALAR_TARGET_S, group="scalar"))
+    # The headline formula against a hand-written plain-float Python function.
+    fn = REGISTRY["train_days"]
+
+    def plain_train_days(p, d, n, peak=312e12, mfu=0.45):
+        return 8.0 * p * d / (n * peak * mfu) / 86400.0
+    measured = per_call(lambda: fn(175e9, 300e9, 1024, "A100"), min_time, repeats)
+    base = per_call(lambda: plain_train_days(175e9, 300e9, 1024), min_time, repeats)
+    report.add(Row("`train_days` vs a hand-written float function", measured, base, "< 100 µs",
+                   measured < SCALAR_TARGET_S, "baseline: `8*P*D/(N*peak*mfu)/86400` on floats", "scalar"))
+
+
+# ------------------------------------------------------------------------------------------
+# Sweeps
+
+
+def bench_sweeps(report: Report, repeats: int, n: int = SWEEP_N):
+    import numpy as np
+
+    import llmcalc
+    from llmcalc import catalog, perf
+    from llmcalc.hardware import DTYPE_BYTES
+    ureg = llmcalc.ureg()
+    rng = np.random.default_rng(0)
+    p = rng.uniform(1e9, 1e12, n)
+    d = rng.uniform(1e10, 1e13, n)
+    g = rng.integers(1, 10_000, n).astype(float)
+    P, D, G = ureg.Quantity(p, "parameter"), ureg.Quantity(d, "token"), ureg.Quantity(g, "GPU")
+    a100 = catalog.gpu("A100")
+    peak = a100.peak_flops("bf16")
+
+    def numpy_train_days():
+        return 8.0 * p * d / (g * peak * 0.45) / 86400.0
+
+    def llm_train_days():
+        return llmcalc.train_days(P, D, G, "A100")
+
+    np.testing.assert_allclose(llm_train_days().magnitude, numpy_train_days(), rtol=1e-12)
+    m, b = paired(llm_train_days, numpy_train_days, repeats)
+    report.add(Row(f"`train_days` sweep, {n:,} scenarios (Quantity arrays)", m, b,
+                   f"< {SWEEP_TARGET_S} s, ≤ {SWEEP_RATIO_TARGET:g}× NumPy", m < SWEEP_TARGET_S and m / b <= SWEEP_RATIO_TARGET,
+                   "baseline: the formula on NumPy float arrays", "sweep"))
+
+    batch = rng.integers(1, 257, n).astype(float)
+    context = rng.integers(1, 32_769, n).astype(float)
+    B, C = ureg.Quantity(batch, ""), ureg.Quantity(context, "token")
+    m70, h100 = catalog.model("llama-2-70b"), catalog.gpu("H100")
+
+    def llm_decode():
+        return llmcalc.decode_step_time("llama-2-70b", "H100", B, C, 2)
+
+    def numpy_decode():  # the same calibrated model, called on plain float arrays
+        return perf.decode_step(m70, h100, batch, context, gpus=2).seconds
+
+    np.testing.assert_allclose(llm_decode().magnitude, numpy_decode(), rtol=1e-12)
+    m, b = paired(llm_decode, numpy_decode, repeats)
+    report.add(Row(f"`decode_step_time` sweep, {n:,} scenarios (calibrated model)", m, b,
+                   f"< {SWEEP_TARGET_S} s, ≤ {SWEEP_RATIO_TARGET:g}× NumPy", m < SWEEP_TARGET_S and m / b <= SWEEP_RATIO_TARGET,
+                   "baseline: `llmcalc.perf.decode_step` on NumPy float arrays", "sweep"))
+
+    w = float(m70.params()) * DTYPE_BYTES["bf16"]
+    kvt = m70.kv_values_per_token() * DTYPE_BYTES["bf16"]
+    pa = float(m70.params(active=True))
+    fe, be = h100.peak_flops("bf16") * 0.5, h100.bandwidth * 0.8
+
+    def llm_roofline():
+        return llmcalc.decode_step_time("llama-2-70b", "H100", B, C, 2, mfu=0.5, bandwidth_utilization=0.8)
+
+    def numpy_roofline():
+        return np.maximum((w + kvt * batch * context) / (2 * be), 2.0 * pa * batch / (2 * fe))
+
+    np.testing.assert_allclose(llm_roofline().magnitude, numpy_roofline(), rtol=1e-12)
+    m, b = paired(llm_roofline, numpy_roofline, repeats)
+    report.add(Row(f"`decode_step_time` sweep, {n:,} scenarios (roofline, mfu/bandwidth given)", m, b,
+                   f"< {SWEEP_TARGET_S} s, ≤ {SWEEP_RATIO_TARGET:g}× NumPy", m < SWEEP_TARGET_S and m / b <= SWEEP_RATIO_TARGET,
+                   "baseline: max(memory, compute) on NumPy float arrays", "sweep"))
+
+
+def bench_python_loop(report: Report, n: int = SWEEP_N):
+    """For scale: the same 1e6 train_days scenarios as a plain-float Python loop."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    p, d = rng.uniform(1e9, 1e12, n).tolist(), rng.uniform(1e10, 1e13, n).tolist()
+    g = rng.integers(1, 10_000, n).astype(float).tolist()
+    pa, da, ga = np.array(p), np.array(d), np.array(g)
+    loop = median_time(lambda: [8.0 * x * y / (z * 312e12 * 0.45) / 86400.0 for x, y, z in zip(p, d, g)], 3)
+    vec = median_time(lambda: 8.0 * pa * da / (ga * 312e12 * 0.45) / 86400.0, 5)
+    report.add(Row(f"plain-float Python loop, {n:,} `train_days` scenarios (for scale)", loop, vec, "—", None,
+                   "baseline: the NumPy float formula; llmcalc's sweep is the row above", "sweep"))
+
+
+# ------------------------------------------------------------------------------------------
+# Server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``llmcalc serve --http`` on a free loopback port, in a subprocess (stopped on exit)."""
+
+    def __init__(self, workers: int = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-c", "import sys; from llmcalc.cli import main; sys.exit(main())", "serve", "--http",
+               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        import httpx
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the server exited: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the server did not answer /healthz within 60 s")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process and its children (uvicorn workers)."""
+        total = 0
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            pids += [int(c) for c in children]
+        except OSError:
+            pass
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def batch_calls(n: int) -> list[dict]:
+    """``n`` cells cycling through every registry function, as the add-in sends them."""
+    from llmcalc.registry import REGISTRY
+    calls = []
+    fns = list(REGISTRY.values())
+    for i in range(n):
+        fn = fns[i % len(fns)]
+        args, kwargs = typical_call(fn)
+        calls.append({"function": fn.sheet_name, "args": list(args), "named": dict(kwargs)})
+    return calls
+
+
+def formula_baseline(calls: list[dict]):
+    """The plain-float formulas of ``calls`` (pre-parsed), as one callable."""
+    from llmcalc.registry import by_sheet_name
+    prepared = []
+    for c in calls:
+        fn = by_sheet_name(c["function"])
+        prepared.append((fn.impl, fn.bind(tuple(c["args"]), dict(c["named"]))))
+    return lambda: [impl(**values) for impl, values in prepared]
+
+
+def bench_server(report: Report, single: int, batches: int):
+    import httpx
+
+    import llmcalc
+    from llmcalc.registry import REGISTRY
+    fn = REGISTRY["train_days"]
+    values = fn.bind((175e9, 300e9, 1024, "A100"), {})
+    one_base = per_call(lambda: fn.impl(**values), 0.05, 3)
+    calls = batch_calls(1000)
+    # Every cell must compute (an error cell would make the batch look faster than it is).
+    for c in calls[: len(REGISTRY)]:
+        by = llmcalc.lookup(c["function"])
+        by.sheet_value(*c["args"], **c["named"])
+    base_1000 = median_time(formula_baseline(calls), 5)
+    with Server() as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        url = "/api/v1/call/LLM_TRAIN_DAYS?params=175e9&tokens=300e9&gpus=1024&gpu=A100"
+        assert client.get(url).text.startswith("33.81")
+        lat = []
+        for _ in range(single):
+            t0 = time.perf_counter()
+            r = client.get(url)
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 200
+        lat.sort()
+        report.add(Row("server: 1 call, `GET /api/v1/call/LLM_TRAIN_DAYS` (loopback HTTP)", statistics.median(lat),
+                       one_base, "—", None, f"p99 {fmt_time(lat[int(0.99 * (len(lat) - 1))])} over {single} requests",
+                       "server"))
+        body = {"calls": [{"function": "LLM_TRAIN_DAYS", "args": [175e9, 300e9, 1024, "A100"]}]}
+        lat = []
+        for _ in range(single):
+            t0 = time.perf_counter()
+            r = client.post("/api/v1/batch", json=body)
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 200 and "value" in r.json()["results"][0]
+        lat.sort()
+        report.add(Row("server: batch of 1 call, `POST /api/v1/batch`", statistics.median(lat), one_base, "—", None,
+                       f"p99 {fmt_time(lat[int(0.99 * (len(lat) - 1))])} over {single} requests", "server"))
+        big = {"calls": calls}
+        times = []
+        for i in range(batches + 1):
+            t0 = time.perf_counter()
+            r = client.post("/api/v1/batch", json=big)
+            results = r.json()["results"]
+            dt = time.perf_counter() - t0
+            assert r.status_code == 200 and len(results) == 1000
+            errors = [x for x in results if "error" in x]
+            assert not errors, errors[:3]
+            if i:
+                times.append(dt)
+        m = statistics.median(times)
+        report.add(Row(f"server: batch of 1,000 cells ({len(REGISTRY)} functions), end to end", m, base_1000,
+                       f"< {BATCH_TARGET_S:g} s", m < BATCH_TARGET_S,
+                       f"max {fmt_time(max(times))} over {len(times)} batches; baseline: the 1,000 formulas on floats",
+                       "server"))
+    # For comparison: the same 1,000 cells in process (parsing + validation + formulas, no HTTP).
+    in_proc = median_time(lambda: [llmcalc.lookup(c["function"]).sheet_value(*c["args"], **c["named"]) for c in calls], 5)
+    report.add(Row("in process: the same 1,000 cells through `sheet_value`", in_proc, base_1000, "—", None,
+                   "what the server adds is the difference to the row above", "server"))
+
+
+# ------------------------------------------------------------------------------------------
+# Output
+
+
+def markdown(report: Report) -> str:
+    m = report.machine
+    v = ", ".join(f"{k} {val}" for k, val in m["versions"].items())
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}; {v}. "
+             f"Load average at start: {m['load_1min']:.2f}. Run {m['date']}." if m["load_1min"] is not None else
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}; {v}. Run {m['date']}.",
+             "", "| metric | measured | baseline | ratio | target | pass |", "|---|---|---|---|---|---|"]
+    for r in report.rows:
+        ok = "—" if r.passed is None else ("pass" if r.passed else "**FAIL**")
+        ratio = f"{r.ratio:.1f}×" if r.ratio is not None else "—"
+        note = f" <br><sub>{r.note}</sub>" if r.note else ""
+        lines.append(f"| {r.metric}{note} | {fmt_time(r.measured)} | {fmt_time(r.baseline)} | {ratio} | {r.target} | {ok} |")
+    failed = [r.metric for r in report.rows if r.passed is False]
+    lines += ["", f"{sum(r.passed is True for r in report.rows)} targets met, {len(failed)} missed"
+              + (": " + "; ".join(failed) if failed else "") + "."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke test)")
+    ap.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
+    ap.add_argument("--no-server", action="store_true", help="skip the HTTP server rows")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ns = ap.parse_args(argv)
+    report = Report(machine_info())
+    print("benchmarking (progress on stderr) …", file=sys.stderr)
+    if ns.quick:
+        bench_import(report, 3)
+        bench_scalar(report, 0.02, 3)
+        bench_sweeps(report, 3)
+        if not ns.no_server:
+            bench_server(report, 50, 2)
+    else:
+        bench_import(report, 7)
+        bench_scalar(report, 0.1, 5)
+        bench_sweeps(report, 7)
+        bench_python_loop(report)
+        if not ns.no_server:
+            bench_server(report, 500, 7)
+    text = markdown(report)
+    print(text)
+    if ns.json:
+        Path(ns.json).write_text(json.dumps({"machine": report.machine,
+                                             "rows": [dict(asdict(r), ratio=r.ratio) for r in report.rows]}, indent=2))
+    return 1 if ns.strict and any(r.passed is False for r in report.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
