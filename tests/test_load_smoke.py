@@ -33,3 +33,39 @@ def test_the_checker_counts_wrong_values():
     assert not load_test.same([1.0, [2.0]], [1.0, [2.1]])
     assert not load_test.same(1.0, "1.0") and not load_test.same([1.0], [1.0, 2.0])
     assert load_test.same_plain("33.81", 33.81) and not load_test.same_plain("#VALUE!", 33.81)
+
+
+def test_one_request_cannot_buy_seconds_of_server_time():
+    """Safety (issue 6, a server for a whole company): a request under the body limit must not keep
+    the server busy for seconds. 1,000 calls × 240 unit strings is ~2 MB (under the 2 MB limit) and
+    ~240,000 cells; it must be refused (413) or answered quickly. Before a per-request budget the
+    single-process server spent ~6.5 s on it, and four such requests held a 1 ms GET for ~10 s."""
+    import json
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from llmcalc.excel.compute import Limits
+    from llmcalc.excel.server import create_app
+    body = json.dumps({"calls": [{"function": "LLM_COMM_SECONDS", "args": [["5 GB"] * 240, "200 Gb/s", "80%"]}]
+                       * 1000}).encode()
+    assert Limits().max_body_bytes >= len(body), "the default body limit already refuses it"
+    with TestClient(create_app()) as client:
+        t0 = time.perf_counter()
+        r = client.post("/api/v1/batch", content=body, headers={"content-type": "application/json"})
+        elapsed = time.perf_counter() - t0
+    assert r.status_code == 413 or elapsed < 2.0, (r.status_code, f"{elapsed:.1f} s for one request")
+
+
+def test_benchmark_script_quick_mode_prints_the_table():
+    """CI smoke of benchmarks/bench.py (no timing assertions here: CI machines are shared)."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench.py"), "--quick", "--no-server"],
+                         capture_output=True, text=True, timeout=300, cwd=str(root))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| metric | measured | baseline | ratio | target | pass |" in out.stdout
+    for row in ("cold `import llmcalc`", "`train_days` scalar call", "`decode_step_time` sweep, 1,000,000"):
+        assert row in out.stdout, out.stdout[-3000:]
+    from llmcalc.registry import REGISTRY
+    assert all(f"`{name}` scalar call" in out.stdout for name in REGISTRY)
