@@ -140,8 +140,8 @@ def fmt_time(s: float | None) -> str:
     return f"{s * 1e9:.0f} ns"
 
 
-def per_call(fn, min_time: float, repeats: int) -> float:
-    """Median over ``repeats`` of the mean time of ``fn()`` in a loop lasting ≥ ``min_time``."""
+def _loops_for(fn, min_time: float) -> int:
+    """How many calls of ``fn`` take about ``min_time``."""
     fn()
     n, t = 1, 0.0
     while True:
@@ -152,14 +152,30 @@ def per_call(fn, min_time: float, repeats: int) -> float:
         if t >= min_time / 5 or n >= 1_000_000:
             break
         n *= 4
-    loops = max(1, int(n * (min_time / max(t, 1e-9))))
-    samples = []
+    return max(1, int(n * (min_time / max(t, 1e-9))))
+
+
+def _loop_time(fn, loops: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        fn()
+    return (time.perf_counter() - t0) / loops
+
+
+def per_call(fn, min_time: float, repeats: int) -> float:
+    """Median over ``repeats`` of the mean time of ``fn()`` in a loop lasting about ``min_time``."""
+    loops = _loops_for(fn, min_time)
+    return statistics.median(_loop_time(fn, loops) for _ in range(repeats))
+
+
+def per_call_paired(fn_a, fn_b, min_time: float, repeats: int) -> tuple[float, float]:
+    """Like :func:`per_call` for two functions, their loops alternated (same machine load)."""
+    la, lb = _loops_for(fn_a, min_time), _loops_for(fn_b, min_time)
+    a, b = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - t0) / loops)
-    return statistics.median(samples)
+        a.append(_loop_time(fn_a, la))
+        b.append(_loop_time(fn_b, lb))
+    return statistics.median(a), statistics.median(b)
 
 
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
@@ -299,15 +315,13 @@ def bench_scalar(report: Report, min_time: float, repeats: int):
     for name, fn in REGISTRY.items():
         args, kwargs = typical_call(fn)
         values = fn.bind(tuple(args), dict(kwargs))
-        measured = per_call(lambda: fn(*args, **kwargs), min_time, repeats)
-        base = per_call(lambda: fn.impl(**values), min_time, repeats)
+        measured, base = per_call_paired(lambda: fn(*args, **kwargs), lambda: fn.impl(**values), min_time, repeats)
         report.add(Row(f"`{name}` scalar call", measured, base, "< 100 µs", measured < SCALAR_TARGET_S,
                        group="scalar"))
     for name, (args, kwargs) in WITH_UNITS.items():
         fn = REGISTRY[name]
         values = fn.bind(tuple(args), dict(kwargs))
-        measured = per_call(lambda: fn(*args, **kwargs), min_time, repeats)
-        base = per_call(lambda: fn.impl(**values), min_time, repeats)
+        measured, base = per_call_paired(lambda: fn(*args, **kwargs), lambda: fn.impl(**values), min_time, repeats)
         shown = ", ".join(repr(a) for a in args)
         report.add(Row(f"`{name}({shown})` (unit strings)", measured, base, "< 100 µs",
                        measured < SCALAR_TARGET_S, group="scalar"))
@@ -316,8 +330,8 @@ def bench_scalar(report: Report, min_time: float, repeats: int):
 
     def plain_train_days(p, d, n, peak=312e12, mfu=0.45):
         return 8.0 * p * d / (n * peak * mfu) / 86400.0
-    measured = per_call(lambda: fn(175e9, 300e9, 1024, "A100"), min_time, repeats)
-    base = per_call(lambda: plain_train_days(175e9, 300e9, 1024), min_time, repeats)
+    measured, base = per_call_paired(lambda: fn(175e9, 300e9, 1024, "A100"),
+                                     lambda: plain_train_days(175e9, 300e9, 1024), min_time, repeats)
     report.add(Row("`train_days` vs a hand-written float function", measured, base, "< 100 µs",
                    measured < SCALAR_TARGET_S, "baseline: `8*P*D/(N*peak*mfu)/86400` on floats", "scalar"))
 
