@@ -155,9 +155,6 @@ def failure_from(exc: BaseException, fn: Function | None = None) -> CallFailure:
         return CallFailure(code, str(exc), status=400, argument=exc.argument)
     if isinstance(exc, LLMCalcError):
         return CallFailure(VALUE, str(exc), status=400)
-    if isinstance(exc, ValueError) and "broadcast" in str(exc):
-        return CallFailure(VALUE, "the ranges given do not fit together (their shapes cannot be broadcast: "
-                           f"{exc})", status=400)
     if isinstance(exc, (OverflowError, FloatingPointError, ZeroDivisionError)):
         return CallFailure(NUM, f"the result is out of range ({exc})", status=400)
     # Anything else is a bug, not the user's fault: log it with an id, answer without a 500.

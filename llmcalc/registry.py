@@ -446,8 +446,8 @@ def _check_shapes(values: dict):
             np.broadcast_shapes(*(shape for _, shape in arrays[: i + 1]))
         except ValueError:
             name, shape = arrays[i]
-            raise ArgumentError(name, f"is a list/range of shape {shape} that does not fit the shape "
-                                      f"{arrays[0][1]} of '{arrays[0][0]}' (give one value, or ranges of the same shape)") from None
+            raise ArgumentError(name, f"is a list/range of shape {shape}; it and '{arrays[0][0]}' (shape "
+                                      f"{arrays[0][1]}) do not fit together (give one value, or ranges of the same shape)") from None
     return np.broadcast_shapes(*(shape for _, shape in arrays))
 
 
