@@ -269,11 +269,6 @@ def typical_call(fn) -> tuple[tuple, dict]:
     return (), kwargs
 
 
-def positional(fn, args: tuple, kwargs: dict) -> tuple[list, dict]:
-    """JSON-able positional args + named args for the server."""
-    return list(args), dict(kwargs)
-
-
 # ------------------------------------------------------------------------------------------
 # Import
 

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from bench import TYPICAL, WITH_UNITS, Server, fmt_time, machine_info, typical_call  # noqa: E402
+from bench import WITH_UNITS, Server, fmt_time, machine_info, typical_call  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
 BAD_CELLS = [  # (call, expected error code)

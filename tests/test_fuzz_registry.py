@@ -17,7 +17,6 @@ few per-function values in ``OVERRIDES``.
 """
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -31,7 +30,7 @@ from llmcalc.registry import (REGISTRY, Arg, Boolean, Choice, Fraction, GPURef, 
 from llmcalc.units import COUNT_SUFFIX
 from llmcalc.units import unit as to_unit
 from llmcalc.units import ureg
-from test_fuzz_units import CALL_LIMIT_S, Sandbox, assert_bounded_clear
+from test_fuzz_units import CALL_LIMIT_S, Sandbox
 
 FUNCTIONS = sorted(REGISTRY)
 

@@ -58,7 +58,7 @@ def test_batch_answers_conform_to_the_schema(case):
         results = response.json()["results"]
         assert len(results) == len(case.body["calls"])
         for r in results:
-            assert ("value" in r) != ("error" in r) or r.get("error") is None, r
+            assert sorted(r) in (["value"], ["error"]), r
             if r.get("error"):
                 assert r["error"]["code"] in ("#VALUE!", "#NUM!", "#NAME?", "#N/A"), r
                 assert r["error"]["message"], r
@@ -146,7 +146,6 @@ def test_every_api_operation_needs_the_token(locked, method, path, body):
                     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer "}):
         r = locked.request(method, path, json=body, headers=headers)
         assert r.status_code in (401, 404, 405), (method, path, headers, r.status_code, r.text[:200])
-        assert "33.8" not in r.text and "parameter" not in r.text.lower() or r.status_code != 200
     r = locked.request(method, path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code != 401, (method, path, r.text[:200])
 
