@@ -437,6 +437,20 @@ def _bump(arg, v, i):
     return max(round(x), 1) if kind.integer else x
 
 
+@pytest.mark.parametrize("n", [5_000, 50_000])
+def test_a_row_times_a_column_cannot_ask_for_an_unbounded_result(sandbox, n):
+    """Each input is far under the 10-million-value limit, but a column of n against a row of n
+    broadcasts to n² results (n = 50,000: 2.5e9 values, 18.6 GiB). The result size must be checked
+    before computing: an ArgumentError naming an argument, quickly, without allocating it. (In the
+    capped worker an attempt to allocate shows up as MemoryError instead of exhausting the host.)"""
+    import numpy as np
+    col = np.linspace(1e9, 1e12, n).reshape(-1, 1)
+    row = np.linspace(1e10, 1e13, n).reshape(1, -1)
+    out = sandbox.shape("train_days", col, row, 1024, "A100")
+    assert out.kind == "ArgumentError" and out.argument in ("params", "tokens"), repr(out)[:300]
+    assert out.seconds < CALL_LIMIT_S, out
+
+
 def test_mismatched_ranges_are_a_clear_error():
     with pytest.raises(ArgumentError) as e:
         llmcalc.train_days([175e9, 70e9, 7e9], [300e9, 1e12], 1024, "A100")

@@ -199,3 +199,20 @@ def test_server_values_equal_in_process_values(client, name, data):
     else:
         assert float(r.text) == pytest.approx(float(expected), rel=1e-12), (kwargs, r.text, expected)
         assert float(cell["value"]) == pytest.approx(float(expected), rel=1e-12), (kwargs, cell, expected)
+
+
+def test_a_small_request_cannot_ask_for_a_huge_result(client):
+    """2,000 cells in (a column of 1,000 against a row of 1,000), 1,000,000 cells out: a ~40 KB
+    request must not make the server compute, hold and encode a ~20 MB answer (with 50,000 × 50,000,
+    still under the 100,000-cell input limit, it would try to allocate 18.6 GiB). The result's size
+    is bounded like the input's: a cell error naming the argument, or 413."""
+    col = [[1e9 + i] for i in range(1000)]
+    row = [[1e10 + j for j in range(1000)]]
+    started = time.perf_counter()
+    r = client.post("/api/v1/batch", json={"calls": [{"function": "LLM_TRAIN_DAYS", "args": [col, row, 1024, "A100"]}]})
+    elapsed = time.perf_counter() - started
+    assert r.status_code in (200, 413), r.status_code
+    assert len(r.content) < 100_000, f"{len(r.content):,} bytes answered in {elapsed:.1f} s"
+    if r.status_code == 200:
+        cell = r.json()["results"][0]
+        assert cell.get("error", {}).get("code") == "#VALUE!", str(cell)[:200]
