@@ -113,6 +113,21 @@ def _refuse_files(fn: Function, name: str, value) -> None:
                                   "(the server uses its own GPU profiles)")
 
 
+def _result_cells(args: list, kwargs: dict) -> int:
+    """Cells of the result: the broadcast size of the range arguments (1 for single values)."""
+    shapes = []
+    for v in [*args, *kwargs.values()]:
+        if isinstance(v, (list, tuple)):
+            try:
+                shapes.append(np.shape(v))
+            except ValueError:  # ragged: the registry reports it, naming the argument
+                continue
+    try:
+        return math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
+    except ValueError:  # shapes that do not fit: the registry reports it, naming the argument
+        return 1
+
+
 def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[list, dict]:
     names = [a.name for a in fn.args]
     total = 0
@@ -127,6 +142,10 @@ def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[lis
         total += _count_and_check(v, k, limits)
         _refuse_files(fn, k, v)
         out_kwargs[k] = single_cell(v)
+    cells = _result_cells(out_args, out_kwargs)
+    if cells > limits.max_values:  # a column against a row gives rows × columns results
+        raise CallFailure(VALUE, f"the ranges given make {cells:,} result cells; at most {limits.max_values:,} per call",
+                          status=413)
     if total > limits.max_values:
         raise CallFailure(VALUE, f"the arguments hold {total} cells; at most {limits.max_values} per call",
                           status=413)

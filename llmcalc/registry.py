@@ -448,7 +448,12 @@ def _check_shapes(values: dict):
             name, shape = arrays[i]
             raise ArgumentError(name, f"is a list/range of shape {shape}; it and '{arrays[0][0]}' (shape "
                                       f"{arrays[0][1]}) do not fit together (give one value, or ranges of the same shape)") from None
-    return np.broadcast_shapes(*(shape for _, shape in arrays))
+    shape = np.broadcast_shapes(*(shape for _, shape in arrays))
+    size = math.prod(shape)
+    if size > MAX_ARRAY:
+        raise ArgumentError(arrays[-1][0], f"the lists/ranges given broadcast to {size:,} results (shape {shape}); "
+                                  f"at most {MAX_ARRAY:,} in one call")
+    return shape
 
 
 def _check_result(value, fn: Function):
