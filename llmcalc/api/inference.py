@@ -74,13 +74,14 @@ def _prefill(model, gpu, batch, tokens, gpus, dtype, kv_dtype, mfu, bandwidth_ut
         t = fi.prefill_seconds(flops, w, gpus, fe, be)
         comp, mem = flops / (gpus * fe), w / (gpus * be)
         bound = "compute-bound" if np.all(comp >= mem) else "memory-bound"
-        lines = [f"compute: 2 × {fmt(p)} × {fmt(batch)} × {fmt(tokens)} = {fmt(flops, 'FLOP')} at {fmt(gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
-                 f"weights: {fmt(w / 1e9, 'GB')} at {fmt(gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
-                 f"{bound}: t = {fmt(t, 's')}"]
+        lines = lambda: [  # noqa: E731  (formatted only when someone asks for the explanation)
+            f"compute: 2 × {fmt(p)} × {fmt(batch)} × {fmt(tokens)} = {fmt(flops, 'FLOP')} at {fmt(gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
+            f"weights: {fmt(w / 1e9, 'GB')} at {fmt(gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
+            f"{bound}: t = {fmt(t, 's')}"]
         return t, lines, list(ROOFLINE_ASSUMPTIONS)
     _need_arch(model)
     est = perf.prefill(model, gpu, batch, tokens, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype, profile=profile)
-    return est.seconds, est.lines, _perf_notes(est)
+    return est.seconds, lambda: est.lines, _perf_notes(est)
 
 
 def _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile):
@@ -92,14 +93,15 @@ def _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_ut
         t = fi.decode_step_seconds(w, kv, flops, gpus, fe, be)
         mem, comp = (w + kv) / (gpus * be), flops / (gpus * fe)
         bound = "memory-bound" if np.all(mem >= comp) else "compute-bound"
-        lines = [f"memory: ({fmt(w / 1e9, 'GB')} weights + {fmt(kv / 1e9, 'GB')} KV) at {fmt(gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
-                 f"compute: 2 × {fmt(p)} × {fmt(batch)} = {fmt(flops, 'FLOP')} at {fmt(gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
-                 f"{bound}: step = {fmt(t, 's')}"]
+        lines = lambda: [  # noqa: E731
+            f"memory: ({fmt(w / 1e9, 'GB')} weights + {fmt(kv / 1e9, 'GB')} KV) at {fmt(gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
+            f"compute: 2 × {fmt(p)} × {fmt(batch)} = {fmt(flops, 'FLOP')} at {fmt(gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
+            f"{bound}: step = {fmt(t, 's')}"]
         notes = list(ROOFLINE_ASSUMPTIONS) + (["Bare parameter count: KV cache not counted."] if isinstance(model, float) else [])
         return t, lines, notes
     _need_arch(model)
     est = perf.decode_step(model, gpu, batch, context, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype, profile=profile)
-    return est.seconds, est.lines, _perf_notes(est)
+    return est.seconds, lambda: est.lines, _perf_notes(est)
 
 
 PREFILL_ARGS = [model_or_params, A.gpu, Arg("batch", Number("", integer=True, maximum=1e7, label="sequences"), "prompts processed together"),
@@ -114,7 +116,7 @@ DECODE_FORMULA = "t = max((weights + KV(B, context)) / (g·BW_eff), 2·P·B / (g
 def prefill_time(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None, mfu=None, bandwidth_utilization=None, profile=None):
     """Time of one prefill pass (time to first token) over a batch of prompts."""
     t, lines, notes = _prefill(model, gpu, batch, tokens, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile)
-    return Calc(t, lambda: lines, notes)
+    return Calc(t, lines, notes)
 
 
 @user_function("LLM_PREFILL_MS", unit="ms", category="inference", args=PREFILL_ARGS, formula=PREFILL_FORMULA,
@@ -122,7 +124,7 @@ def prefill_time(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None,
 def prefill_ms(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None, mfu=None, bandwidth_utilization=None, profile=None):
     """Prefill time (time to first token) in milliseconds."""
     t, lines, notes = _prefill(model, gpu, batch, tokens, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile)
-    return Calc(t * 1e3, lambda: lines, notes)
+    return Calc(t * 1e3, lines, notes)
 
 
 @user_function("LLM_DECODE_STEP_TIME", unit="s", category="inference", args=DECODE_ARGS, formula=DECODE_FORMULA,
@@ -130,7 +132,7 @@ def prefill_ms(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None, m
 def decode_step_time(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=None, mfu=None, bandwidth_utilization=None, profile=None):
     """Time of one decode step: one new token for each sequence of the batch (time per output token)."""
     t, lines, notes = _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile)
-    return Calc(t, lambda: lines, notes)
+    return Calc(t, lines, notes)
 
 
 @user_function("LLM_DECODE_TOKENS_PER_S", unit="token/s", category="inference", args=DECODE_ARGS,
@@ -138,7 +140,7 @@ def decode_step_time(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=
 def decode_tokens_per_s(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=None, mfu=None, bandwidth_utilization=None, profile=None):
     """Generated tokens per second across the batch."""
     t, lines, notes = _decode(model, gpu, batch, context, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile)
-    return Calc(batch / t, lambda: lines + [f"{fmt(batch)} tokens / {fmt(t, 's')} = {fmt(batch / t, 'tokens/s')}"], notes)
+    return Calc(batch / t, lambda: lines() + [f"{fmt(batch)} tokens / {fmt(t, 's')} = {fmt(batch / t, 'tokens/s')}"], notes)
 
 
 kind = Arg("kind", Choice(("prompt", "generated"), lambda v, n: _kind(v, n)), "\"prompt\" (input tokens, prefill) or \"generated\" (output tokens, decode)")
@@ -174,7 +176,7 @@ def cost_per_1k_tokens(model, gpu, kind, batch, tokens, gpus=1, price=None, dtyp
         t, lines, notes = _decode(model, gpu, batch, tokens, gpus, dtype, kv_dtype, mfu, bandwidth_utilization, profile)
         tps = batch / t
     cost = fi.cost_per_1k_tokens(hourly, tps)
-    return Calc(cost, lambda: lines + [f"{fmt(tps, 'tokens/s')}; {fmt(gpus)} × ${fmt(p)}/h = ${fmt(hourly)}/h",
+    return Calc(cost, lambda: lines() + [f"{fmt(tps, 'tokens/s')}; {fmt(gpus)} × ${fmt(p)}/h = ${fmt(hourly)}/h",
                                        f"${fmt(hourly)}/h / 3600 / {fmt(tps)} × 1000 = ${fmt(cost)} per 1K tokens"], notes + [note])
 
 

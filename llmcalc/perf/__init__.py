@@ -66,6 +66,13 @@ class Estimate:
 # ---------------------------------------------------------------------------------------- checks
 
 def _positive(name, value, integer=True):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # scalar fast path
+        v = float(value)
+        if not (v > 0 and v != float("inf")):
+            raise ArgumentError(name, f"must be > 0 and finite, got {fmt(v)}")
+        if integer and v != int(v):
+            raise ArgumentError(name, "must be a whole number")
+        return v
     arr = np.asarray(value, dtype=float)
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ArgumentError(name, "must be a finite number")
@@ -316,7 +323,7 @@ def _explain_train(model, gpu, prof, terms, info, s, t, B, T, recompute):
     for k, v in terms.items():
         lines.append(f"{k}: {fmt(v * 1e3, 'ms')}")
     lines.append(f"matmul FLOPs (forward + backward{' + recompute' if recompute else ''}): "
-                 f"{fmt(info['gemm_flops'] / 1e12, 'TFLOP')}")
+                 f"{fmt(engine.gemm_flops(info) / 1e12, 'TFLOP')}")
     lines.append(f"per-parameter traffic (AdamW, casts): {fmt(info['params'] / 1e9, 'B')} parameters × {fmt(info['per_param_bytes'])} bytes "
                  f"at {fmt(prof.bandwidth / 1e12, 'TB/s')}")
     mm = sum(v for k, v in terms.items() if "matmul" in k or k in ("recompute", "forward LM head"))

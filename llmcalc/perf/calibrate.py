@@ -312,6 +312,8 @@ def main(argv: list[str]) -> int:
         out = user_profile_path(gpu_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(prof, indent=1) + "\n", encoding="utf-8")
+    from .profile import forget_user_profiles
+    forget_user_profiles()  # this process picks the new profile up on its next call
     print(f"wrote {out}")
     if cat is None:
         print("note: this device is not a catalog GPU; pass the file explicitly: profile=FILE / --profile FILE")

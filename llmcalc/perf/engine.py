@@ -217,6 +217,11 @@ def forward(model, gpu, prof, batch, tokens, context, *, mode, gpus=1, dtype="bf
     return tot, s
 
 
+def gemm_flops(info: dict):
+    """Σ GEMM FLOPs of the passes recorded in ``info["gemm_totals"]`` (forward, backward, recompute)."""
+    return sum(t.gemm_info()["gemm_flops"] for t in info["gemm_totals"])
+
+
 def total(terms: dict):
     t = 0.0
     for v in terms.values():
@@ -246,7 +251,7 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
     n = B * T
     terms = {f"forward {k}": v for k, v in fwd.terms.items() if k != "fixed overheads"}
     info = dict(fwd.info)
-    info.update(fwd.gemm_info())
+    info["gemm_totals"] = [fwd]  # GEMM FLOPs are summed only for an explanation (gemm_flops())
 
     bwd = Totals()
     _layer_gemms(bwd, s, n, prof, rate, bw, ab, ab, term="backward matmuls", backward=True)
@@ -256,9 +261,7 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
     terms["backward attention"] = s.L * t_att * tr["attention_backward_flops"] / tr["attention_backward_efficiency"]
     terms["backward matmuls"] = bwd.terms["backward matmuls"]
     terms["backward norms & activations"] = tr["elementwise_backward"] * fwd.terms["norms & activations"]
-    bi = bwd.gemm_info()
-    info["gemm_flops"] = info["gemm_flops"] + bi["gemm_flops"]
-    info["gemm_tc"] = info["gemm_tc"] + bi["gemm_tc"]
+    info["gemm_totals"].append(bwd)
     info["attn_flops"] = info["attn_flops"] * (1.0 + tr["attention_backward_flops"])
 
     V = model.vocab
@@ -273,7 +276,7 @@ def train(model, gpu, prof, micro_batch, seq, *, recompute=False, dtype="bf16"):
         _layer_gemms(rec, s, n, prof, rate, bw, ab, ab, term="recompute")
         terms["recompute"] = (rec.terms["recompute"] + fwd.terms["attention"]
                               + fwd.terms["norms & activations"])
-        info["gemm_flops"] = info["gemm_flops"] + rec.gemm_info()["gemm_flops"]
+        info["gemm_totals"].append(rec)
     o = prof.overheads
     passes = 4 if recompute else 3
     terms["fixed overheads"] = passes * info["kernels"] * o["kernel_s"] + o["step_s"]

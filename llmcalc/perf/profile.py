@@ -239,7 +239,18 @@ def resolve(gpu, profile=None) -> Profile:
         return profile
     if profile not in (None, ""):
         return load(profile, gpu)
-    user = user_profile_path(gpu.name)
-    if user.is_file():
+    user = _user_profile(os.environ.get("LLMCALC_PROFILE_DIR", ""), gpu.name)
+    if user is not None:
         return load(user, gpu)
     return derived(gpu)
+
+
+@functools.lru_cache(maxsize=256)
+def _user_profile(profile_dir: str, gpu_name: str):
+    """The user's calibrated profile file for a GPU, or None. Looked up once per process (and per
+    ``$LLMCALC_PROFILE_DIR``); ``llmcalc calibrate`` clears this cache after writing a profile."""
+    path = user_profile_path(gpu_name)
+    return path if path.is_file() else None
+
+
+forget_user_profiles = _user_profile.cache_clear
