@@ -57,16 +57,21 @@ def _field(table, field, kind):
     raise UnknownNameError("field", f"{kind} field", field, difflib.get_close_matches(field, list(table), 4, 0.4) or list(table)[:6])
 
 
+def _look_up(table, kind, entry, field):
+    """One field of a catalog entry, with the entry's sources in the explanation."""
+    key = _field(table, field, kind)
+    unit, get = table[key]
+    v = get(entry)
+    return Calc(v, lambda: [f"{entry.name}.{key} = {fmt(v, unit)}", f"source: {entry.source}"], unit=unit)
+
+
 @user_function("LLM_GPU", unit="", result="number", category="catalog",
                args=[Arg("name", GPURef(), "GPU name or alias"), Arg("field", Text(40), "field: " + ", ".join(GPU_FIELDS), "name")],
                formula="catalog look-up (llmcalc/data/gpus.csv)",
                sources=("llmcalc/data/gpus.csv: vendor datasheets, each row with its sources and verification",))
 def gpu(name, field="name"):
     """A field of a catalog GPU (dense peak TFLOP/s, memory, bandwidth, price…)."""
-    key = _field(GPU_FIELDS, field, "GPU")
-    unit, get = GPU_FIELDS[key]
-    v = get(name)
-    return Calc(v, lambda: [f"{name.name}.{key} = {fmt(v, unit)}", f"source: {name.source}"], unit=unit)
+    return _look_up(GPU_FIELDS, "GPU", name, field)
 
 
 @user_function("LLM_MODEL", unit="", result="number", category="catalog",
@@ -75,10 +80,7 @@ def gpu(name, field="name"):
                sources=("llmcalc/data/models.csv: published config.json files and papers, each row with its sources",))
 def model(name, field="params"):
     """A field of a catalog model (exact parameter count, layers, heads, KV bytes per token…)."""
-    key = _field(MODEL_FIELDS, field, "model")
-    unit, get = MODEL_FIELDS[key]
-    v = get(name)
-    return Calc(v, lambda: [f"{name.name}.{key} = {fmt(v, unit)}", f"source: {name.source}"], unit=unit)
+    return _look_up(MODEL_FIELDS, "model", name, field)
 
 
 @user_function("LLM_CONVERT", unit="", result="number", category="units",

@@ -100,6 +100,14 @@ def _gpus(model, gpus):
     return g if isinstance(g, np.ndarray) else int(g)
 
 
+def _inference_setup(model, gpu, gpus, dtype, kv_dtype, profile):
+    """Checks shared by prefill and decode; returns (GPU count(s), profile)."""
+    _dtype(gpu, dtype)
+    if kv_dtype is not None:
+        _dtype(gpu, kv_dtype, "kv_dtype")
+    return _gpus(model, gpus), resolve(gpu, profile)
+
+
 def _per_gpus(fn, model, gpus):
     """Run ``fn(g)`` for each distinct GPU count of an array ``gpus`` and merge the results."""
     if not isinstance(gpus, np.ndarray):
@@ -138,13 +146,8 @@ def prefill(model, gpu, batch, tokens, gpus=1, dtype="bf16", kv_dtype=None, prof
     Source: :mod:`llmcalc.perf.engine`; parameters from the GPU profile (H100: fitted on
     llmcalc/data/h100-calibration.json). Assumes the reference engine (PyTorch, CUDA graphs).
     """
-    B = _positive("batch", batch)
-    T = _positive("tokens", tokens)
-    _dtype(gpu, dtype)
-    if kv_dtype is not None:
-        _dtype(gpu, kv_dtype, "kv_dtype")
-    g = _gpus(model, gpus)
-    prof = resolve(gpu, profile)
+    B, T = _positive("batch", batch), _positive("tokens", tokens)
+    g, prof = _inference_setup(model, gpu, gpus, dtype, kv_dtype, profile)
     def run(B, T, g):
         return _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, T, 0, mode="prefill", gpus=gg, dtype=dtype,
                                                    kv_dtype=kv_dtype), model, g)
@@ -162,13 +165,8 @@ def decode_step(model, gpu, batch, context, gpus=1, dtype="bf16", kv_dtype=None,
     attention: also a latency floor) + memory-bound kernels] + LM head (B rows) +
     kernels·τ_kernel + τ_step. Source and assumptions as :func:`prefill`.
     """
-    B = _positive("batch", batch)
-    C = _positive("context", context)
-    _dtype(gpu, dtype)
-    if kv_dtype is not None:
-        _dtype(gpu, kv_dtype, "kv_dtype")
-    g = _gpus(model, gpus)
-    prof = resolve(gpu, profile)
+    B, C = _positive("batch", batch), _positive("context", context)
+    g, prof = _inference_setup(model, gpu, gpus, dtype, kv_dtype, profile)
     def run(B, C, g):
         return _per_gpus(lambda gg: engine.forward(model, gpu, prof, B, 1, C, mode="decode", gpus=gg, dtype=dtype,
                                                    kv_dtype=kv_dtype), model, g)
