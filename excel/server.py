@@ -654,8 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     configure_logging(ns.log_level)
+    # Ctrl+C / SIGTERM: finish requests in flight, then close idle keep-alive connections (a browser
+    # tab holds some open) instead of waiting for them for ever.
     options = dict(host=ns.host, port=ns.port, log_level=ns.log_level, access_log=False, server_header=False,
-                   proxy_headers=True)
+                   proxy_headers=True, timeout_graceful_shutdown=5)
     if cert:
         options.update(ssl_certfile=cert.certfile, ssl_keyfile=cert.keyfile)
     if ns.workers > 1:

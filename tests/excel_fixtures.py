@@ -185,4 +185,9 @@ def serve_command(home: Path, *args: str):
         yield port, text
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # never leave a server behind, even if shutdown hangs
+            proc.kill()
+            proc.wait(timeout=10)
+            raise

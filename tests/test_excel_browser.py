@@ -238,5 +238,6 @@ def test_a_new_user_runs_llmcalc_serve_and_opens_the_printed_url(browser, tmp_pa
             page.wait_for_selector("#output:not([hidden])")
             assert page.text_content("#result").startswith("33.81 day")                 # article 3
             assert page.input_value("#function") == "LLM_TRAIN_DAYS"
+            context.close()  # as a user closing the tab, before stopping the server
     finally:
         context.close()
