@@ -167,7 +167,7 @@ class Fraction(Number):
 
     def _scalar(self, value, name):
         if self.rate_unit and isinstance(value, str) and not value.strip().endswith("%"):
-            num, rest = units.split_number(value, name)
+            _, rest = units.split_number(value, name)
             if rest and rest.strip() not in ("percent",):
                 return Rate(Number(self.rate_unit)._scalar(value, name))
         if self.rate_unit and hasattr(value, "dimensionality") and not value.dimensionless:

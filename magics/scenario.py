@@ -154,7 +154,7 @@ def expand_range(text: str, where: str) -> list[str] | None:
     a, b = _num(m["a"], m["sa"], where), _num(m["b"], m["sb"], where)
     rest = m["rest"]
     s = _STEP.search(rest)
-    op, mul, step = "+", False, 1.0
+    mul, step = False, 1.0
     if s:
         step = _num(s["n"], None, where)
         mul = bool(s["mul"])
@@ -628,7 +628,7 @@ class Scenario:
 
     # ------------------------------------------------------------------ description
     def inputs(self) -> list[tuple[str, str]]:
-        f, r0 = self.fields, self.rows[0]
+        f = self.fields
         out = []
 
         def text(name):

@@ -9,8 +9,6 @@ import math
 import os
 import re
 import ssl
-import subprocess
-import sys
 import time
 
 import httpx

@@ -11,7 +11,6 @@ recalculates, and reads the first sheet's cells.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess

@@ -1,5 +1,4 @@
 """Memory: training state, activations, inference rule, weights, KV cache, minimum GPUs."""
-import numpy as np
 
 from ..explain import fmt
 from ..formulas import memory as fm
