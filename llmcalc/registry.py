@@ -187,6 +187,11 @@ class Rate:
 
     value: float
 
+    @staticmethod
+    def resolve(value, peak: float, name: str):
+        """A utilisation argument as a fraction: a :class:`Rate` divided by ``peak``; fractions and None as given."""
+        return value.fraction_of(peak, name) if isinstance(value, Rate) else value
+
     def fraction_of(self, peak: float, name: str) -> float:
         f = self.value / peak
         if not 0 < f <= 1.0 + 1e-9:
@@ -381,7 +386,7 @@ class Function:
                 if spec.name in kwargs:
                     raise ArgumentError(spec.name, "was given twice (by position and by name)")
             else:
-                raw = kwargs.pop(spec.name, None) if spec.name in kwargs else None
+                raw = kwargs.pop(spec.name, None)
             if raw is None or (isinstance(raw, str) and raw == "" and spec.optional):
                 if not spec.optional:
                     raise MissingArgumentError(spec.name, f"is required ({spec.help})")

@@ -75,7 +75,7 @@ def _build_registry():
     return reg
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def unit(text: str):
     """A pint Unit from its name, cached (``unit("GB/s")``)."""
     return ureg().parse_units(text)
@@ -125,11 +125,6 @@ def _check_unit_text(text: str, argument: str) -> None:
     ``10**10**10`` (unbounded time and memory), so they are refused before pint sees the text."""
     if _UNIT_FORBIDDEN.search(text):
         raise ArgumentError(argument, f"has a unit with numbers or exponents, which are not supported: {text[:40]!r}")
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_unit_cached(text: str):
-    return ureg().parse_units(text)
 
 
 def split_number(text: str, argument: str) -> tuple[float, str]:
@@ -205,7 +200,7 @@ def _unit_factor(rest: str, expected: str, allow_count_suffix: bool) -> float:
     rate_expected = "second" in expected or "/s" in expected
     cleaned = _clean_unit_text(rest, rate_expected)
     try:
-        got = _parse_unit_cached(cleaned)
+        got = unit(cleaned)
     except Exception:
         raise _UnitProblem(f"has a unit that is not known: {rest!r}") from None
     reg = ureg()
@@ -250,6 +245,6 @@ def parse_unit_text(text: str, argument: str):
         stripped = "USD"
     cleaned = _clean_unit_text(stripped.replace("$", "USD"), rate_expected="FLOPS" in stripped)
     try:
-        return _parse_unit_cached(cleaned)
+        return unit(cleaned)
     except Exception:
         raise ArgumentError(argument, f"is not a known unit: {text!r}") from None

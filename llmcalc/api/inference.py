@@ -12,6 +12,7 @@ from .. import perf
 from ..errors import ArgumentError
 from ..explain import fmt
 from ..formulas import inference as fi
+from ..formulas import memory as fm
 from ..hardware import DTYPE_BYTES
 from ..registry import Arg, Calc, Choice, FilePath, Fraction, ModelOrParams, Number, Rate, short, user_function
 from . import args as A
@@ -33,8 +34,10 @@ def _rates(gpu, dtype, mfu, bw, profile):
     """Effective FLOP/s and bytes/s per GPU, from explicit utilisations or the GPU profile."""
     f_def, b_def = perf.efficiencies(gpu, dtype, profile)
     peak = gpu.peak_flops(dtype)
-    f = mfu.fraction_of(peak, "mfu") if isinstance(mfu, Rate) else (mfu if mfu is not None else f_def)
-    b = bw.fraction_of(gpu.bandwidth, "bandwidth_utilization") if isinstance(bw, Rate) else (bw if bw is not None else b_def)
+    f = Rate.resolve(mfu, peak, "mfu")
+    b = Rate.resolve(bw, gpu.bandwidth, "bandwidth_utilization")
+    f = f_def if f is None else f
+    b = b_def if b is None else b
     return peak * f, gpu.bandwidth * b
 
 
@@ -190,11 +193,10 @@ def cost_per_1k_tokens(model, gpu, kind, batch, tokens, gpus=1, price=None, dtyp
 )
 def max_batch(model, gpu, context, gpus=1, dtype="bf16", kv_dtype=None, memory_utilization=0.9):
     """Largest batch of sequences whose KV cache fits beside the weights."""
-    from ..formulas.memory import max_batch as mb
     w = model.params() * DTYPE_BYTES[dtype]
     cap = gpus * gpu.memory_bytes * memory_utilization
     per_seq = model.kv_values_per_token() * DTYPE_BYTES[kv_dtype or dtype] * context
-    n = mb(cap - w, per_seq)
+    n = fm.max_batch(cap - w, per_seq)
     return Calc(n, lambda: [f"free = {fmt(gpus)} × {fmt(gpu.memory_bytes / 1e9, 'GB')} × {fmt(memory_utilization)} − {fmt(w / 1e9, 'GB')} weights = {fmt((cap - w) / 1e9, 'GB')}",
                             f"per sequence: {fmt(per_seq / 1e9, 'GB')} of KV cache → {fmt(n)} sequences"])
 

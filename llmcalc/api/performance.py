@@ -45,7 +45,7 @@ def train_step_time(model, gpu, micro_batch, seq, recompute=False, mfu=None, pro
     """Time of one optimizer step of mixed-precision AdamW training on one GPU."""
     if mfu is not None:
         peak = gpu.peak_flops("bf16")
-        u = mfu.fraction_of(peak, "mfu") if isinstance(mfu, Rate) else mfu
+        u = Rate.resolve(mfu, peak, "mfu")
         p = float(model.params(active=True))
         tokens = micro_batch * seq
         c = ft.train_flops(p, tokens, recompute)

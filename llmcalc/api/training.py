@@ -4,7 +4,7 @@ import numpy as np
 from ..explain import fmt
 from ..formulas import params as fp
 from ..formulas import training as ft
-from ..registry import Arg, Calc, Number, user_function
+from ..registry import Arg, Calc, Number, Rate, user_function
 from ..errors import ArgumentError
 from . import args as A
 
@@ -21,7 +21,7 @@ def _peak(gpu):
 
 
 def _mfu(mfu, gpu):
-    return mfu.fraction_of(_peak(gpu), "mfu") if hasattr(mfu, "fraction_of") else mfu
+    return Rate.resolve(mfu, _peak(gpu), "mfu")
 
 
 @user_function(
