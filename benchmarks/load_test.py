@@ -180,6 +180,20 @@ class Stats:
         self.errors.append(text[:300])
 
 
+async def timed_request(conn, stats: Stats, label: str, method: str, path: str, body: bytes | None = None):
+    """One request with its latency recorded; (status, data), or None after counting the failure."""
+    t0 = time.perf_counter()
+    try:
+        status, data = await asyncio.wait_for(conn.request(method, path, body), REQUEST_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - every failure is counted
+        stats.error(f"{label}: {type(exc).__name__}: {exc}")
+        await conn.close()
+        return None
+    stats.latencies.append(time.perf_counter() - t0)
+    stats.requests += 1
+    return status, data
+
+
 async def client_loop(cid: int, port: int, stop_at: float, cells: list[dict], plain: list[dict], stats: Stats, seed: int):
     rng = random.Random(seed * 1000 + cid)
     conn = Connection(port)
@@ -188,15 +202,10 @@ async def client_loop(cid: int, port: int, stop_at: float, cells: list[dict], pl
         while time.monotonic() < stop_at:
             if rng.random() < 0.2:
                 t = rng.choice(plain)
-                t0 = time.perf_counter()
-                try:
-                    status, data = await asyncio.wait_for(conn.request("GET", t["path"]), REQUEST_TIMEOUT_S)
-                except Exception as exc:  # noqa: BLE001 - every failure is counted
-                    stats.error(f"GET {t['path'][:80]}: {type(exc).__name__}: {exc}")
-                    await conn.close()
+                answer = await timed_request(conn, stats, f"GET {t['path'][:80]}", "GET", t["path"])
+                if answer is None:
                     continue
-                stats.latencies.append(time.perf_counter() - t0)
-                stats.requests += 1
+                status, data = answer
                 stats.plain += 1
                 stats.cells += 1
                 if status != 200 or not same_plain(data.decode("utf-8", "replace"), t["expected"]):
@@ -211,15 +220,10 @@ async def client_loop(cid: int, port: int, stop_at: float, cells: list[dict], pl
             if bad is not None:
                 calls[bad_at] = bad[0]
             body = json.dumps({"calls": calls}).encode()
-            t0 = time.perf_counter()
-            try:
-                status, data = await asyncio.wait_for(conn.request("POST", "/api/v1/batch", body), REQUEST_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001
-                stats.error(f"POST batch of {n}: {type(exc).__name__}: {exc}")
-                await conn.close()
+            answer = await timed_request(conn, stats, f"POST batch of {n}", "POST", "/api/v1/batch", body)
+            if answer is None:
                 continue
-            stats.latencies.append(time.perf_counter() - t0)
-            stats.requests += 1
+            status, data = answer
             stats.batches += 1
             stats.cells += n
             if status != 200:
