@@ -241,7 +241,7 @@ def machine_info() -> dict:
 def typical_call(fn) -> tuple[tuple, dict]:
     if fn.name in TYPICAL:
         return TYPICAL[fn.name]
-    from llmcalc.registry import Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef
+    from llmcalc.kinds import Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef
     by_unit = {"FLOP": 1e23, "FLOP/s": 3e14, "byte": 5e11, "byte/second": 2.5e10, "USD/hour": 2.5, "day": 30.0,
                "token": 2048, "parameter": 7e9, "GPU": 2, "": 4}
     kwargs = {}

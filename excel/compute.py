@@ -10,7 +10,6 @@ number; ``#NAME?`` for an unknown function) and the HTTP status the plain-text e
 """
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import uuid
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmcalc.errors import ArgumentError, LLMCalcError, NonFiniteResultError
-from llmcalc.registry import REGISTRY, Function, by_sheet_name
+from llmcalc.errors import ArgumentError, LLMCalcError, NonFiniteResultError, UnknownNameError
+from llmcalc.registry import Function, lookup
 
 log = logging.getLogger("llmcalc.server")
 
@@ -58,16 +57,16 @@ class CallFailure(Exception):
 
 
 def find_function(name: str) -> Function:
-    """The registry function with this spreadsheet name (case-insensitive), else 404 / ``#NAME?``."""
+    """The registry function with this spreadsheet name (or any name :func:`llmcalc.registry.lookup`
+    accepts), else 404 / ``#NAME?`` with suggestions in spreadsheet names."""
     try:
-        return by_sheet_name(name)
-    except LookupError:
-        pass
-    shown = name if len(name) <= 60 else name[:57] + "..."
-    names = [fn.sheet_name for fn in REGISTRY.values()]
-    near = difflib.get_close_matches(name.strip().upper()[:60], names, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(near)}?" if near else "; GET /api/v1/functions lists them"
-    raise CallFailure(NAME, f"unknown function {shown!r}{hint}", status=404)
+        return lookup(name, "sheet")
+    except UnknownNameError as exc:
+        hint = (f"; did you mean {', '.join(exc.suggestions)}?" if exc.suggestions
+                else "; GET /api/v1/functions lists them")
+        raise CallFailure(NAME, f"unknown function {exc.name!r}{hint}", status=404) from None
+    except LLMCalcError as exc:
+        raise CallFailure(NAME, str(exc), status=404) from None
 
 
 def _count_and_check(value, name: str, limits: Limits, depth: int = 0) -> int:

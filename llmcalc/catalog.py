@@ -7,23 +7,17 @@ the project's reference tables by ``scripts/import_reference.py``.
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
-import re
 from importlib import resources
 from pathlib import Path
 
 from .errors import ArgumentError, UnknownNameError
 from .hardware import GPU
 from .model import Model
+from .names import normalize, suggest
 
 _PEAK_COLUMNS = {"fp32": "fp32_TFLOPS", "tf32": "tf32_TFLOPS", "bf16": "bf16_TFLOPS", "fp16": "fp16_TFLOPS",
                  "fp8": "fp8_TFLOPS", "int8": "int8_TOPS", "fp4": "fp4_TFLOPS"}
-
-
-def normalize(name: str) -> str:
-    """Matching key: lower case, letters and digits only (``"Llama-2 70B"`` -> ``"llama270b"``)."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 def _rows(filename: str) -> list[dict]:
@@ -104,10 +98,7 @@ def _lookup(name: str, table: dict, index: dict, kind: str, argument: str):
     key = normalize(name)
     if key in index:
         return table[index[key]]
-    candidates = {normalize(n): n for n in table} | {k: index[k] for k in index}
-    near = difflib.get_close_matches(key, list(candidates), n=5, cutoff=0.5)
-    suggestions = list(dict.fromkeys(candidates[k] for k in near))[:4]
-    raise UnknownNameError(argument, kind, name, suggestions)
+    raise UnknownNameError(argument, kind, name, suggest(name, {normalize(n): n for n in table} | index))
 
 
 def gpu(name: str | GPU, argument: str = "gpu") -> GPU:

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             cmd, rest = rest[0], rest[1:] + ["--explain"]
         from .registry import lookup
-        fn = lookup(cmd)
+        fn = lookup(cmd, "cli")
         return run_function(fn, rest)
     except LLMCalcError as exc:
         print(f"llmcalc: error: {exc}", file=sys.stderr)

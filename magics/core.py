@@ -9,7 +9,6 @@ comes from :mod:`llmcalc.registry`, so a new registered function is a new subcom
 """
 from __future__ import annotations
 
-import difflib
 import keyword
 import re
 
@@ -17,8 +16,8 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from llmcalc import registry, units
-from llmcalc.errors import ArgumentError, LLMCalcError
+from llmcalc import registry, results, units
+from llmcalc.errors import ArgumentError, LLMCalcError, UnknownNameError
 from llmcalc.explain import fmt
 
 # Options the magic itself takes (anywhere on the line); everything else is for the function.
@@ -220,10 +219,15 @@ def _store(shell, name: str | None, value):
     shell.user_ns[name] = value
 
 
-def _unknown_subcommand(name: str):
-    near = difflib.get_close_matches(name.replace("-", "_").lower(), [*registry.REGISTRY, *_HELP_WORDS], n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(near)}?" if near else ""
-    _fail(f"unknown subcommand {name!r}{hint} (%llmcost? lists them)")
+def _function(name: str):
+    """The registry function a subcommand names, else a %llmcost message with suggestions."""
+    try:
+        return registry.lookup(name)
+    except UnknownNameError as exc:
+        hint = f"; did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+        _fail(f"unknown subcommand {exc.name!r}{hint} (%llmcost? lists them)")
+    except LLMCalcError as exc:
+        _fail(str(exc))
 
 
 def convert_result(result, to: str):
@@ -235,11 +239,9 @@ def convert_result(result, to: str):
     except LLMCalcError as exc:
         _fail(str(exc))
     try:
-        out = result.to(target)
+        return result.to(target)
     except Exception:  # noqa: BLE001 - pint DimensionalityError and friends
         _fail(f"--to {to}: cannot convert {format(result.units, '~P')} to {to} (different dimensions)")
-    out._llmcalc = getattr(result, "_llmcalc", None)
-    return out
 
 
 @magics_class
@@ -280,10 +282,7 @@ class LLMCostMagics(Magics):
         sub, values = pos[0], pos[1:]
         if sub in _HELP_WORDS:
             return self._help_or_list(sub, values)
-        try:
-            fn = registry.lookup(sub)
-        except LLMCalcError:
-            _unknown_subcommand(sub)
+        fn = _function(sub)
         if opts.get("help"):
             print(function_help(fn))
             raise _HelpShown
@@ -325,10 +324,7 @@ class LLMCostMagics(Magics):
                 _build_help()
                 print(LLMCostMagics.llmcost.__doc__)
             else:
-                try:
-                    fn = registry.lookup(values[0])
-                except LLMCalcError:
-                    _unknown_subcommand(values[0])
+                fn = _function(values[0])
                 print(function_help(fn))
             raise _HelpShown
         from llmcalc import cli
@@ -385,7 +381,7 @@ def _html_no_math(obj):
 
 def _html_types():
     from llmcalc.explain import Explanation
-    return (registry.result_class(), registry.Count, Explanation)
+    return (results.result_class(), results.Count, Explanation)
 
 
 def load_ipython_extension(ipython):
@@ -393,8 +389,8 @@ def load_ipython_extension(ipython):
     _build_help()  # functions registered since import appear as subcommands
     ipython.register_magics(LLMCostMagics)
     plain = ipython.display_formatter.formatters["text/plain"]
-    plain.for_type(registry.result_class(), _text_repr)
-    plain.for_type(registry.CountArray, _count_array_repr)
+    plain.for_type(results.result_class(), _text_repr)
+    plain.for_type(results.CountArray, _count_array_repr)
     html = ipython.display_formatter.formatters["text/html"]
     for cls in _html_types():
         html.for_type(cls, _html_no_math)
@@ -402,8 +398,8 @@ def load_ipython_extension(ipython):
 
 def unload_ipython_extension(ipython):
     plain = ipython.display_formatter.formatters["text/plain"]
-    plain.type_printers.pop(registry.result_class(), None)
-    plain.type_printers.pop(registry.CountArray, None)
+    plain.type_printers.pop(results.result_class(), None)
+    plain.type_printers.pop(results.CountArray, None)
     html = ipython.display_formatter.formatters["text/html"]
     for cls in _html_types():
         html.type_printers.pop(cls, None)

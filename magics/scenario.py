@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 from llmcalc.errors import ArgumentError, LLMCalcError
 from llmcalc.explain import fmt
-from llmcalc.registry import REGISTRY, Number, Rate
+from llmcalc.registry import REGISTRY
+from llmcalc.kinds import Number, Rate
 
 from .core import share_unit, split_commas
 
@@ -360,10 +361,8 @@ def _price_per_gpu(fields, combo, gpus):
 
 
 def _to(q, unit):
-    """``q.to(unit)``, keeping what ``.explain()`` needs."""
-    out = q.to(unit)
-    out._llmcalc = getattr(q, "_llmcalc", None)
-    return out
+    """``q.to(unit)`` (results keep their ``.explain()``)."""
+    return q.to(unit)
 
 
 def _serving_row(call, fields, combo):
@@ -620,7 +619,7 @@ class Scenario:
         why = self._whys[row]
         parts = []
         for c in self.columns:
-            exps = [v.explain() for v in why.get(c.key, []) if getattr(v, "_llmcalc", None) is not None]
+            exps = [v.explain() for v in why.get(c.key, []) if getattr(v, "explainable", False)]
             if exps:
                 parts.append((c.label, exps))
         where = ", ".join(f"{c.label} = {self.rows[row]['_text'][c.key]}" for c in self.columns if c.kind == "input")

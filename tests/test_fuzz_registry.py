@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 import llmcalc
 from llmcalc.errors import ArgumentError
-from llmcalc.registry import (REGISTRY, Arg, Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef,
-                              Number, ParamsRef, Text)
+from llmcalc.registry import REGISTRY, Arg
+from llmcalc.kinds import Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef, Text
 from llmcalc.units import COUNT_SUFFIX
 from llmcalc.units import unit as to_unit
 from llmcalc.units import ureg

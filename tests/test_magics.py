@@ -134,7 +134,7 @@ OTHER_ARGS = {
 
 
 def _generated_args(fn):
-    from llmcalc.registry import Boolean, Choice, Fraction, GPURef, ModelRef, Number, ParamsRef, Text
+    from llmcalc.kinds import Boolean, Choice, Fraction, GPURef, ModelRef, Number, ParamsRef, Text
     out = []
     for a in fn.args:
         if a.optional:
@@ -234,7 +234,7 @@ def test_python_values_with_braces_and_dollars_kept(ip, capsys):
     assert mag(r, "day") == pytest.approx(33.81, rel=1e-3)
     r = value(ip, capsys, f"%llmcost cost_per_1k_tokens 70e9 A100-80GB generated 1 512 {A2}")
     assert mag(r, "USD/ktoken") == pytest.approx(0.0661, rel=1e-3)  # A2 §5
-    assert r._llmcalc[2]["price"] == pytest.approx(2.21)
+    assert r.explain().to_dict()["inputs"]["price"].startswith("2.21 ")  # the price parsed from "$2.21/h"
 
 
 def test_a_list_sweeps(ip, capsys):

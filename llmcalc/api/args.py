@@ -1,6 +1,7 @@
 """Argument definitions shared by the user-facing functions: one name, one meaning, everywhere."""
 from ..hardware import DTYPE_BYTES, normalize_dtype
-from ..registry import Arg, Boolean, Choice, Fraction, GPURef, ModelRef, Number, ParamsRef
+from ..registry import Arg
+from ..kinds import Boolean, Choice, Fraction, GPURef, ModelRef, Number, ParamsRef
 
 MAX_GPUS = 10_000_000
 DTYPE = Choice(tuple(DTYPE_BYTES), normalize_dtype)

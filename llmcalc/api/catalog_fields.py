@@ -4,7 +4,9 @@ from ..catalog import gpu_rows, model_rows
 from ..errors import ArgumentError, UnknownNameError
 from ..explain import fmt
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, Calc, GPURef, ModelRef, Number, Text, user_function
+from ..registry import Arg, user_function
+from ..kinds import GPURef, ModelRef, Number, Text
+from ..results import Calc
 
 GPU_FIELDS = {  # field -> (unit or "" for text, getter)
     "name": ("", lambda g: g.name),

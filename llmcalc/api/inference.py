@@ -14,7 +14,9 @@ from ..explain import fmt
 from ..formulas import inference as fi
 from ..formulas import memory as fm
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, Calc, Choice, FilePath, Fraction, ModelOrParams, Number, Rate, short, user_function
+from ..registry import Arg, user_function
+from ..kinds import Choice, FilePath, Fraction, ModelOrParams, Number, Rate, short
+from ..results import Calc
 from . import args as A
 from .training import _price
 

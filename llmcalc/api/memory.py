@@ -3,7 +3,9 @@
 from ..explain import fmt
 from ..formulas import memory as fm
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, Boolean, Calc, Number, user_function
+from ..registry import Arg, user_function
+from ..kinds import Boolean, Number
+from ..results import Calc
 from . import args as A
 
 ARTICLE2 = "Article 2 (为什么多数情况下GPT-3.5比LLaMA 2更便宜, Aman Sanger 2023): seeds/002"

@@ -4,7 +4,9 @@ import numpy as np
 from .. import perf
 from ..explain import fmt
 from ..formulas import training as ft
-from ..registry import Arg, Boolean, Calc, Choice, Fraction, Number, Rate, short, user_function
+from ..registry import Arg, user_function
+from ..kinds import Boolean, Choice, Fraction, Number, Rate, short
+from ..results import Calc
 from ..errors import ArgumentError
 from . import args as A
 from .inference import PERF, _perf_notes, profile

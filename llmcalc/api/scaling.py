@@ -2,7 +2,9 @@
 from ..explain import fmt
 from ..formulas import comm as fc
 from ..formulas import scaling as fs
-from ..registry import Arg, Calc, Fraction, Number, user_function
+from ..registry import Arg, user_function
+from ..kinds import Fraction, Number
+from ..results import Calc
 from . import args as A
 
 ARTICLE1 = "Article 1 (万万没想到,ChatGPT参数只有200亿?): seeds/001 — 2.5T tokens / 20 ≈ 120B; / 12.5 ≈ 200B"

@@ -4,7 +4,9 @@ import numpy as np
 from ..explain import fmt
 from ..formulas import params as fp
 from ..formulas import training as ft
-from ..registry import Arg, Calc, Number, Rate, user_function
+from ..registry import Arg, user_function
+from ..kinds import Number, Rate
+from ..results import Calc
 from ..errors import ArgumentError
 from . import args as A
 
