@@ -32,7 +32,9 @@ def _f(s: str) -> float | None:
 @functools.lru_cache(maxsize=1)
 def _gpus() -> tuple[dict[str, GPU], dict[str, str]]:
     table, index = {}, {}
+    networks = {r["gpu"]: r for r in _rows("networks.csv")}
     for r in _rows("gpus.csv"):
+        n = networks[r["name"]]
         peak = {k: float(r[c]) * 1e12 for k, c in _PEAK_COLUMNS.items() if r[c]}
         g = GPU(
             name=r["name"], vendor=r["vendor"], memory_bytes=float(r["memory_bytes"]),
@@ -42,6 +44,9 @@ def _gpus() -> tuple[dict[str, GPU], dict[str, str]]:
             price_per_hour=_f(r["price_usd_per_gpu_hour"]), price_date=r["price_date"],
             price_source=r["price_source"],
             source=f"{r['sources']} [{r['verification']}]", notes=r["notes"],
+            scale_up_size=int(n["scale_up_size"]), scale_up_bandwidth=float(n["scale_up_GBps_per_direction"]) * 1e9,
+            scale_up_fabric=n["scale_up_fabric"], scale_out_bandwidth=float(n["scale_out_Gbps_per_gpu"]) * 1e9 / 8,
+            scale_out_fabric=n["scale_out_fabric"], network_source=n["sources"] + (f" ({n['notes']})" if n["notes"] else ""),
         )
         table[g.name] = g
         for alias in [g.name, *filter(None, r["aliases"].split(";"))]:

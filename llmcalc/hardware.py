@@ -35,6 +35,14 @@ class GPU(BaseModel):
     peak: dict[str, float]               # dtype -> dense FLOP/s (int8: OP/s)
     interconnect_bandwidth: float | None = None  # bytes/s, bidirectional aggregate per GPU
     interconnect: str = ""
+    # the cluster a GPU is typically deployed in (llmcalc/data/networks.csv): its scale-up domain
+    # (NVLink/NVSwitch, Infinity Fabric, ICI, PCIe) and its scale-out network, per GPU and direction
+    scale_up_size: int = 1               # GPUs in one scale-up domain (8 for HGX, 72 for NVL72)
+    scale_up_bandwidth: float = 0.0      # bytes/s per GPU, one direction
+    scale_up_fabric: str = ""
+    scale_out_bandwidth: float = 0.0     # bytes/s per GPU, one direction (its NIC share)
+    scale_out_fabric: str = ""
+    network_source: str = ""
     price_per_hour: float | None = None  # USD per GPU-hour, on-demand
     price_date: str = ""
     price_source: str = ""
