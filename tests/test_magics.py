@@ -17,18 +17,10 @@ import llmcalc
 from llmcalc.registry import REGISTRY
 
 IPython = pytest.importorskip("IPython")
-from IPython.testing.globalipapp import start_ipython  # noqa: E402
 
 # Article 2's assumptions as options: P = 70e9, 2 GPUs at $2.21 per GPU-hour, 200 TFLOP/s, 1.3 TB/s.
 A2 = "--gpus 2 --price $2.21/h --mfu '200 TFLOP/s' --bandwidth-utilization '1.3 TB/s' --dtype fp16"
 A2_TIME = "--gpus 2 --mfu '200 TFLOP/s' --bandwidth-utilization '1.3 TB/s' --dtype fp16"
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "llmcalc")
-    return shell
 
 
 def run(ip, capsys, cell):
