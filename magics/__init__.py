@@ -30,11 +30,12 @@ Modules, each importing only those above it:
 
 See docs/magics.md.
 """
+from .cell import KINDS
 from .evaluate import run_scenario
-from .fields import ScenarioError
-from .kind import Column, Panel, ScenarioKind
+from .fields import ScenarioError, ScenarioField
+from .kind import Column, Panel, Row, ScenarioKind
 from .magic import LLMCostMagics, load_ipython_extension, unload_ipython_extension
 from .result import Scenario
 
-__all__ = ["Column", "LLMCostMagics", "Panel", "Scenario", "ScenarioError", "ScenarioKind", "load_ipython_extension",
-           "run_scenario", "unload_ipython_extension"]
+__all__ = ["KINDS", "Column", "LLMCostMagics", "Panel", "Row", "Scenario", "ScenarioError", "ScenarioField",
+           "ScenarioKind", "load_ipython_extension", "run_scenario", "unload_ipython_extension"]

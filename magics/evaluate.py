@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from . import plot as plotting
-from .cell import parse_cell
+from .cell import KINDS, parse_cell
 from .fields import Entry
 from .kind import Row, ScenarioKind
 from .result import Scenario
@@ -36,9 +36,10 @@ def evaluate_row(kind: ScenarioKind, entries: dict[str, Entry], combo: dict[str,
     return out
 
 
-def run_scenario(cell: str, plot: bool = True) -> Scenario:
-    """Read and evaluate a scenario cell; returns a :class:`Scenario` (table, plot, explanations)."""
-    kind, entries = parse_cell(cell)
+def run_scenario(cell: str, plot: bool = True, kinds=KINDS) -> Scenario:
+    """Read and evaluate a scenario cell of one of ``kinds``; returns a :class:`Scenario` (table, plot,
+    explanations)."""
+    kind, entries = parse_cell(cell, kinds)
     if "plot" in entries:
         plot = plot and bool(entries["plot"].parsed[0])
     x_key = plotting.x_field(kind, entries)

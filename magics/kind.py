@@ -11,7 +11,7 @@ rendering and plotting are generic. ``serving.py`` and ``training.py`` each decl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from llmcalc.errors import ArgumentError
 from llmcalc.explain import fmt
@@ -19,9 +19,6 @@ from llmcalc.registry import REGISTRY
 
 from .fields import COMMON, Entry, ScenarioError, ScenarioField, check_total_price
 from .render import money
-
-if TYPE_CHECKING:
-    from .result import Scenario
 
 
 @dataclass(frozen=True)
@@ -56,19 +53,19 @@ class Panel:
     unit: str                              # y values in this unit ("" for counts)
     ylabel: str
     series: tuple[tuple[str, str], ...]    # (column key, legend label)
-    reference: Callable[["Scenario"], list[tuple[float, str]]] | None = None  # horizontal lines (y, label)
+    reference: Callable[..., list[tuple[float, str]]] | None = None  # Scenario -> horizontal lines [(y, label)]
 
 
 @dataclass(frozen=True)
 class ScenarioKind:
-    name: str
-    title: str                                   # the table's heading when the cell gives no title:
-    fields: tuple[ScenarioField, ...]            # its own fields (title:, plot:, scenario: are common)
+    name: str                                    # what scenario: says (serving, training)
+    fields: tuple[ScenarioField, ...]            # its own fields (scenario:, title:, plot: are common)
     told_by: tuple[str, ...]                     # fields that say a cell is of this kind
     required: tuple[str, ...]
     evaluate: Callable[["Row"], dict]            # one row: column key -> llmcalc result (or text, bool)
     columns: tuple[Column, ...]
-    describe: Callable[["Scenario"], list[tuple[str, str]]]  # the assumptions, shown above the table
+    title: str = ""                              # the heading when the cell has no title: ("Serving scenario")
+    describe: Callable[..., list[tuple[str, str]]] | None = None  # Scenario -> [(what, value)] above the table
     panels: tuple[Panel, ...] = ()
     plot_x: tuple[str, ...] = ()                 # swept fields to plot against, in order of preference
     aliases: tuple[str, ...] = ()                # other words for scenario: (inference for serving)
@@ -146,7 +143,12 @@ class Row:
         return next((f.name for f in self.kind.all_fields if f.arg and f.arg[1] == argument), argument)
 
 
-def common_inputs(s: "Scenario", gpus_default: str | None, bare_model: str) -> list[tuple[str, str]]:
+def given_fields(s) -> list[tuple[str, str]]:
+    """The default description: each field given (other than title:, plot:, scenario:) as written."""
+    return [(s.spec.field(n).label, s.given(n)) for n in s.entries if s.spec.field(n) not in COMMON]
+
+
+def common_inputs(s, gpus_default: str | None, bare_model: str) -> list[tuple[str, str]]:
     """The model, GPUs and price lines every kind states above its table."""
     e = s.entries
     out = []

@@ -8,7 +8,7 @@ from llmcalc.kinds import Rate
 
 from . import plot, render
 from .fields import Entry
-from .kind import Column, ScenarioKind
+from .kind import Column, ScenarioKind, given_fields
 
 NOTE_EXPLAIN = "scenario.explain() shows each formula, input and assumption."
 
@@ -61,7 +61,9 @@ class Scenario:
     # ------------------------------------------------------------------ data
     @property
     def title(self) -> str:
-        return self.entries["title"].text if "title" in self.entries else self.spec.title
+        if "title" in self.entries:
+            return self.entries["title"].text
+        return self.spec.title or f"{self.spec.name.capitalize()} scenario"
 
     def column(self, key: str) -> list:
         """The values of one column, as numbers in the column's display unit (text stays text)."""
@@ -122,7 +124,7 @@ class Scenario:
 
     def inputs(self) -> list[tuple[str, str]]:
         """The assumptions stated above the table: (what, value) pairs."""
-        return self.spec.describe(self)
+        return (self.spec.describe or given_fields)(self)
 
     def notes(self) -> list[str]:
         """How to read the columns shown, stated under the table."""
