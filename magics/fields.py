@@ -20,12 +20,17 @@ class ScenarioError(LLMCalcError):
     """A scenario cell that cannot be read; the message is one line naming the line and field."""
 
 
+def registry_arg(function: str, argument: str):
+    """The :class:`~llmcalc.registry.Arg` ``argument`` of the registry function ``function``."""
+    return next(a for a in REGISTRY[function].args if a.name == argument)
+
+
 @dataclass(frozen=True)
 class ScenarioField:
     """One ``key:`` of a scenario cell.
 
-    ``arg`` — (registry function, argument) whose kind parses the value and whose help describes it;
-    ``kind`` — the parser when no registry argument fits; ``label`` — the column header when swept
+    ``arg`` — (registry function, argument) whose kind parses the value and whose help and default
+    describe it; ``kind`` — the parser when no registry argument fits (or one that wraps it); ``label`` — the column header when swept
     and the plot's axis; ``sweep`` — may hold a list or a range; ``split`` — reads another field
     written inside this one (``gpu: 2 x A100`` also gives ``gpus: 2``): text → (own text, {field: text}).
     """
@@ -40,8 +45,7 @@ class ScenarioField:
     split: Callable[[str], tuple[str, dict[str, str]]] | None = None
 
     def _arg(self):
-        fn, name = self.arg
-        return next(a for a in REGISTRY[fn].args if a.name == name)
+        return registry_arg(*self.arg)
 
     @property
     def parser(self) -> Kind | None:
@@ -129,7 +133,7 @@ GPU = ScenarioField("gpu", "GPU", arg=("prefill_time", "gpu"), aliases=("hardwar
 GPUS = ScenarioField("gpus", "GPUs", arg=("train_days", "gpus"), aliases=("gpu_count", "n_gpus", "num_gpus"),
                      help="number of GPUs (instead of N x in gpu:)")
 PRICE = ScenarioField(
-    "price", "$ per GPU-hour", kind=_PriceKind(next(a.kind for a in REGISTRY["train_cost"].args if a.name == "price")),
+    "price", "$ per GPU-hour", arg=("train_cost", "price"), kind=_PriceKind(registry_arg("train_cost", "price").kind),
     aliases=("price_per_gpu_hour",),
     help="USD per GPU-hour ($2.21/GPU-h; a bare $/h is per GPU-hour); \"$4.42/h total\" is divided by the GPUs")
 

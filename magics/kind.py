@@ -2,11 +2,11 @@
 
 A kind declares its fields, the fields that tell it apart from the other kinds, the fields it
 requires, an ``evaluate`` function that computes one table row from one combination of the swept
-values (a :class:`Row`) by calling registry functions, the table's :class:`Column`\\ s, the plot's
-:class:`Panel`\\ s the text that states its assumptions
-and, with each column, a note on how to read it. Reading the cell, expanding the sweeps,
-rendering and plotting are generic. ``serving.py`` and ``training.py`` each declare one kind;
-``cell.KINDS`` lists them (see docs/magics.md, "Adding a scenario kind").
+values (a :class:`Row`) by calling registry functions, the table's columns (:class:`Column`, each
+with a note on how to read it), the plot's panels (:class:`Panel`) and the text that states its
+assumptions. Reading the cell, expanding the sweeps, rendering and plotting are generic.
+``serving.py`` and ``training.py`` each declare one kind; ``cell.KINDS`` lists them (see
+docs/magics.md, "Adding a scenario kind").
 """
 from __future__ import annotations
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from llmcalc.explain import fmt
 from llmcalc.kinds import Number
-from llmcalc.registry import REGISTRY
 
-from .fields import GPU, GPUS, PRICE, Entry, ScenarioError, ScenarioField
+from .fields import GPU, GPUS, PRICE, Entry, ScenarioError, ScenarioField, registry_arg
 from .kind import Column, Panel, Row, ScenarioKind, common_inputs
 
 MODEL = ScenarioField("model", "model", arg=("prefill_time", "model"), aliases=("params", "parameters"),
@@ -57,7 +56,7 @@ def evaluate(row: Row) -> dict:
         weights = row.call("weights_gb", model, dtype=opts["dtype"])
         capacity = row.call("gpu", gpu, "memory_GB")
         mem = weights / gpus
-        usable = next(a.default for a in REGISTRY["max_batch"].args if a.name == "memory_utilization")
+        usable = registry_arg("max_batch", "memory_utilization").default
         ok = mem.magnitude <= usable * capacity.magnitude
         out["fits"] = ("✓ weights" if ok else "✗ weights") + " (KV not counted)"
         row.explain_with("memory_per_gpu", weights, capacity)
