@@ -568,22 +568,17 @@ def test_help_scenario_lists_the_declared_fields(ip, capsys):
 
 
 def test_a_new_scenario_kind_is_a_declaration():
-    """A kind declared outside the package (fields, evaluation, columns, a panel) runs like the
-    built-in ones: Hoffmann et al.'s compute-optimal model and data for a FLOP budget."""
-    from llmcalc.magics import KINDS, Column, Panel, ScenarioField, ScenarioKind, run_scenario
+    """docs/magics.md's example kind (Hoffmann et al.'s compute-optimal model and data for a FLOP
+    budget), declared outside the package, runs like the built-in ones."""
+    from pathlib import Path
+    from llmcalc.magics import run_scenario
     from llmcalc.magics.fields import ScenarioError
-
-    def evaluate(row):
-        return {"params_opt": row.call("optimal_params", row.text("budget")),
-                "tokens_opt": row.call("optimal_tokens", row.text("budget"))}
-
-    budget = ScenarioKind(
-        name="budget", told_by=("budget",), required=("budget",), evaluate=evaluate,
-        fields=(ScenarioField("budget", "compute budget (FLOP)", arg=("optimal_params", "flops"), aliases=("flop",)),),
-        columns=(Column("params_opt", "compute-optimal size", "parameter", unit_label="parameters"),
-                 Column("tokens_opt", "compute-optimal data", "token", unit_label="tokens")),
-        panels=(Panel("compute-optimal size", "parameter", "parameters", (("params_opt", "parameters"),)),))
-    kinds = KINDS + (budget,)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "magics.md").read_text(encoding="utf-8")
+    example = next(b.split("```", 1)[0] for b in doc.split("```python\n")[1:] if "ScenarioKind(" in b)
+    ns = {}
+    exec(example, ns)  # noqa: S102 - our own documentation
+    budget = ns["BUDGET"]
+    kinds = ns["KINDS"] + (budget,)
     s = run_scenario("flop: 1e22, 1e23, 1e24\n", kinds=kinds)
     assert s.kind == "budget" and s.title == "Budget scenario"
     for got, flops in zip(s.column("params_opt"), [1e22, 1e23, 1e24]):
@@ -592,7 +587,7 @@ def test_a_new_scenario_kind_is_a_declaration():
     assert s.explain(0).parts[0][1][0].function == "optimal_params"
     assert "compute-optimal size (parameters)" in str(s) and "  compute budget (FLOP): swept (see the table)" in str(s)
     [(title, unit, lines)] = s.plot_series()
-    assert lines[0][1] == [1e22, 1e23, 1e24]
+    assert title == "compute-optimal size" and lines[0][1] == [1e22, 1e23, 1e24]
     with pytest.raises(ScenarioError, match=r"line 2: field 'budget': .*FLOP"):
         run_scenario("title: x\nbudget: 5 GB\n", kinds=kinds)
     with pytest.raises(ScenarioError, match="unknown field 'budget'"):
