@@ -91,8 +91,8 @@ TRAINING = ScenarioKind(
         Column("cost", "cost", "USD", money=True, once=True,
                note="Cost = GPU-hours × price per GPU-hour; it does not depend on the GPU count."),
         Column("memory_total", "training state (all GPUs)", "GB", once=True,
-               note=f"Training state = weights + gradients + Adam states ({BYTES_PER_PARAM.default} bytes/parameter "
-                    "unless bytes_per_param: says otherwise); activations not included."),
+               note=f"Training state = weights + gradients + Adam states, {BYTES_PER_PARAM.default} bytes per parameter "
+                    "unless bytes_per_param: says otherwise; activations not included."),
         Column("memory_per_gpu", "training state per GPU", "GB"),
         Column("min_gpus", "min GPUs to hold it", kind="count", once=True),
     ),
