@@ -53,7 +53,7 @@ def evaluate(row: Row) -> dict:
                 bandwidth_utilization=row.text("bandwidth"))
     out = {}
     if isinstance(row.value("model"), float):  # no architecture: the weights alone, against max_batch's memory
-        weights = row.call("weights_gb", model, dtype=opts["dtype"])
+        weights = row.call("weights_gb", model, dtype=opts["dtype"], blame={"params": "model"})
         capacity = row.call("gpu", gpu, "memory_GB")
         mem = weights / gpus
         usable = registry_arg("max_batch", "memory_utilization").default
