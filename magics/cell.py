@@ -58,7 +58,7 @@ def read_lines(cell: str, kinds=KINDS) -> dict[str, Entry]:
             raise ScenarioError(f"line {no}: field '{name}' given twice (first on line {entries[name].line})")
         if not m.group(2).strip():
             raise ScenarioError(f"line {no}: field '{name}' is empty")
-        entries[name] = Entry(name, no, m.group(2).strip())
+        entries[name] = Entry(name, no, m.group(2).strip(), written=key if key != name else "")
     if not entries:
         raise ScenarioError("the scenario is empty: write key: value lines (model:, gpu:, prompt:, … or tokens: for training)")
     return entries

@@ -79,7 +79,7 @@ class Entry:
     text: str
     values: list = field(default_factory=list)     # the texts of the values (one unless swept)
     parsed: list = field(default_factory=list)     # the parsed values, same order
-    written: str = ""                              # the key it was written under, for messages
+    written: str = ""                              # the key written, where not the name (days: for deadline)
 
     @property
     def swept(self) -> bool:

@@ -137,7 +137,8 @@ class Row:
             name = (blame or {}).get(exc.argument) or self._field_of(exc.argument)
             e = self.entries.get(name.split("/")[0])
             where = f"line {e.line}: " if e else ""
-            raise ScenarioError(f"{where}field '{name}': {exc.problem}") from None
+            shown = e.written if e and e.written and "/" not in name else name
+            raise ScenarioError(f"{where}field '{shown}': {exc.problem}") from None
 
     def _field_of(self, argument: str) -> str:
         return next((f.name for f in self.kind.all_fields if f.arg and f.arg[1] == argument), argument)
