@@ -22,7 +22,10 @@ class ScenarioError(LLMCalcError):
 
 def registry_arg(function: str, argument: str):
     """The :class:`~llmcalc.registry.Arg` ``argument`` of the registry function ``function``."""
-    return next(a for a in REGISTRY[function].args if a.name == argument)
+    arg = next((a for a in REGISTRY[function].args if a.name == argument), None)
+    if arg is None:
+        raise LookupError(f"scenario field: registry function {function} has no argument {argument!r}")
+    return arg
 
 
 @dataclass(frozen=True)
