@@ -56,6 +56,11 @@ def test_bad_unit_strings_name_the_argument(text, needle):
 def test_params_text_that_is_not_a_number_is_a_model_name():
     with pytest.raises(UnknownNameError, match="unknown model"):
         llmcalc.train_days("__import__('os')", 300e9, 1024, "A100")
+    with pytest.raises(UnknownNameError) as e:       # the message says a number was welcome too
+        llmcalc.train_days("abc", 300e9, 1024, "A100")
+    assert str(e.value) == ("argument 'params': unknown model 'abc' "
+                            '(or give a parameter count: 175e9, "175B", "7 billion")')
+    assert llmcalc.train_days("7 billion", 300e9, 1024, "A100").magnitude == pytest.approx(33.81 * 7 / 175, rel=1e-3)
     with pytest.raises(ArgumentError, match="too long"):
         llmcalc.train_days("x" * 200, 300e9, 1024, "A100")
 
