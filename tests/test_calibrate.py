@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed; scripts/test.sh installs its CPU build "
+                            "where one can be had (README: Tests)")
 
 import llmcalc  # noqa: E402
 from llmcalc import perf  # noqa: E402
