@@ -216,15 +216,16 @@ def count(n, noun: str | None = None, digits: int = DIGITS) -> str:
 
 
 # ------------------------------------------------------------------------------------------ ladders
-def _on_ladder(magnitude, base_per_unit: float, ladder, own_name: str | None) -> str:
-    """Format ``magnitude`` (in a unit worth ``base_per_unit`` base units) on ``ladder``."""
+def _on_ladder(magnitude, base_per_unit: float, ladder, own_name: str | None, keep: bool = False) -> str:
+    """Format ``magnitude`` (in a unit worth ``base_per_unit`` base units) on ``ladder``; ``keep``: in its
+    own unit whatever its size (a unit the user asked for)."""
     arr = np.asarray(magnitude, dtype=float)
     finite = np.abs(arr[np.isfinite(arr)])
     top = float(finite.max()) if finite.size else 0.0
     own = next(((n, f) for n, f in ladder if math.isclose(f, base_per_unit, rel_tol=1e-9)), None)
     if own is None and own_name:
         own = (own_name, base_per_unit)
-    if own is not None and (1 <= top < _KEEP_BELOW or top == 0):
+    if own is not None and (keep or 1 <= top < _KEEP_BELOW or top == 0):
         name, size = own
     else:
         base = top * base_per_unit
@@ -269,8 +270,9 @@ def _short_name(units) -> str:
     return _WORDS.get(name, name)
 
 
-def quantity(q) -> str:
-    """A pint Quantity (or an llmcalc result) for people, by its dimension (module rules)."""
+def quantity(q, keep_unit: bool = False) -> str:
+    """A pint Quantity (or an llmcalc result) for people, by its dimension (module rules).
+    ``keep_unit``: show it in its own unit (``2,921,341 s`` after ``result.to("s")``), not the best one."""
     m = q.magnitude
     if isinstance(m, (list, tuple)):
         m = np.asarray(m)
@@ -288,7 +290,7 @@ def quantity(q) -> str:
 
     def on(ladder, base):
         size = float(_units().ureg().Quantity(1.0, units).to(base).magnitude)
-        return _on_ladder(m, size, ladder, _short_name(units))
+        return _on_ladder(m, size, ladder, _short_name(units), keep_unit)
 
     if dims == {"[time]": 1}:
         return on(_TIME, "second")

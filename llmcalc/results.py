@@ -72,26 +72,31 @@ def result_class():
         class Result(Explained, Q):
             """A pint Quantity that remembers how it was computed: ``.explain()``."""
 
+            _unit_chosen = False  # set by .to(): shown in the unit asked for, not the best one for people
+
             def to(self, *args, **kwargs):
-                """The same quantity in another unit (``"hours"``, ``"GiB"``), still explainable."""
-                return self._keep_how(super().to(*args, **kwargs))
+                """The same quantity in another unit (``"hours"``, ``"GiB"``), still explainable, and
+                shown in that unit (``2,921,341 s``)."""
+                out = self._keep_how(super().to(*args, **kwargs))
+                out._unit_chosen = True
+                return out
 
             # For people (llmcalc.display): "33.81 days", "$0.00043 per 1K tokens". The exact value
             # stays in .magnitude / .m; format(q, spec) with a spec is pint's ("{:.3f~P}").
             def __str__(self):
-                return display.quantity(self)
+                return display.quantity(self, keep_unit=self._unit_chosen)
 
             def __repr__(self):
-                return f"<Result {display.quantity(self)}>"
+                return f"<Result {self}>"
 
             def __format__(self, spec):
-                return display.quantity(self) if not spec else super().__format__(spec)
+                return str(self) if not spec else super().__format__(spec)
 
             def _repr_pretty_(self, p, cycle):
-                p.text(display.quantity(self))
+                p.text(str(self))
 
             def _repr_html_(self):
-                return (f"<span class='tex2jax_ignore mathjax_ignore'><b>{html.escape(display.quantity(self))}"
+                return (f"<span class='tex2jax_ignore mathjax_ignore'><b>{html.escape(str(self))}"
                         f"</b></span>{self._details_html()}")
 
         _RESULT_CLASS = Result
@@ -108,7 +113,13 @@ class Count(Explained, int):
 
 
 class CountArray(Explained, np.ndarray):
-    """An integer NumPy array result that can ``.explain()`` itself."""
+    """An integer NumPy array result that can ``.explain()`` itself; prints for people (``[49, 12]``)."""
+
+    def __str__(self):
+        return display.count(np.asarray(self))
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
 
 
 def make_result(fn: Function, calc: Calc, values: dict):
