@@ -53,6 +53,8 @@ embedding gradient between the first and last stage.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import ArgumentError
@@ -67,7 +69,7 @@ ACT_BYTES = 2.0   # activations, gradients of activations and communicated tenso
 # overlapped activities (a collective and the compute it runs behind) that is actually hidden.
 # 1 would be perfect overlap; below 1 the collective's kernels take SMs and memory bandwidth from the
 # compute kernels and the streams synchronise at the end of each bucket/layer.
-OVERLAP = 0.75
+OVERLAP = 0.72
 
 
 def hidden_behind(comm_s, window_s, overlap=None):
@@ -76,12 +78,27 @@ def hidden_behind(comm_s, window_s, overlap=None):
     Formula: max(C − W, 0) + (1 − φ)·min(C, W), φ = :data:`OVERLAP` — what exceeds the window
     shows in full, and a fraction 1 − φ of the overlapped part shows as contention."""
     phi = OVERLAP if overlap is None else overlap
+    if not isinstance(comm_s, np.ndarray) and not isinstance(window_s, np.ndarray):
+        return max(comm_s - window_s, 0.0) + (1.0 - phi) * min(comm_s, window_s)
     return np.maximum(comm_s - window_s, 0.0) + (1.0 - phi) * np.minimum(comm_s, window_s)
+
+
+def _max(x, y):
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return np.maximum(x, y)
+    return max(x, y)
 
 
 def _f(x):
     """float for scalars (fast Python arithmetic), float array otherwise."""
     return x if isinstance(x, np.ndarray) else float(x)
+
+
+def _where(cond, x, y):
+    """np.where, but a plain conditional for a Python bool (one plan stays in float arithmetic)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return x if cond else y
+    return np.where(cond, x, y)
 
 
 def gemm_rate(prof, gpu, dtype: str) -> float:
@@ -98,6 +115,12 @@ def gemm_rate(prof, gpu, dtype: str) -> float:
         except ArgumentError:
             raise ArgumentError("dtype", f"{gpu.name} has no fp4 tensor cores (no published dense fp4 peak)") from None
     return prof.flops(dtype, gpu)
+
+
+@functools.lru_cache(maxsize=256)
+def arch(model) -> "Arch":
+    """The :class:`Arch` of a model, cached (models are frozen and hashable)."""
+    return Arch(model)
 
 
 class Arch:
@@ -141,18 +164,34 @@ def _gemm(M, N, K, prof, rate, bw, b, count=1.0):
     return op.gemm(M, N, K, prof, rate, bw, b, b, count)
 
 
-def _linear(M, N, K, prof, rate, bw, b, cast):
-    """Forward, data-gradient and weight-gradient time of one linear layer (M×K)·(K×N).
-
-    ``cast``: bytes moved per input element to cast it to the GEMM dtype (0 for 16-bit)."""
-    f = _gemm(M, N, K, prof, rate, bw, b)
-    dx = _gemm(M, K, N, prof, rate, bw, b)
-    dw = _gemm(K, N, M, prof, rate, bw, b)
-    if cast:
-        f = f + M * K * cast / bw
-        dx = dx + M * N * cast / bw
-        dw = dw + M * N * cast / bw
-    return f, dx, dw
+def _linears(shapes, prof, bw):
+    """Forward, data-gradient and weight-gradient seconds of a list of linear layers, in three vectorised
+    :func:`llmcalc.perf.operators.gemm` calls. ``shapes``: (M, N, K, count, rate, bytes, cast) per linear,
+    (M×K)·(K×N) forward; dX = (M×N)·(N×K); dW = (K×M)·(M×N); ``cast``: bytes moved per input element
+    to cast it to an fp8/fp4 GEMM (0 for 16-bit). Returns (fwd, dgrad, wgrad) summed over the list;
+    each entry may broadcast over layouts."""
+    if all(not isinstance(x, np.ndarray) for row in shapes for x in row):
+        # one layout: plain float calls of the same operator formula (no array set-up cost)
+        f, dx, dw = [], [], []
+        for M, N, K, cnt, rate, b, cast in shapes:
+            c_in = cnt * cast / bw
+            f.append(float(op.gemm(M, N, K, prof, rate, bw, b, b, cnt)) + c_in * M * K)
+            dx.append(float(op.gemm(M, K, N, prof, rate, bw, b, b, cnt)) + c_in * M * N)
+            dw.append(float(op.gemm(K, N, M, prof, rate, bw, b, b, cnt)) + c_in * M * N)
+        return sum(f), sum(dx), sum(dw), f, dx, dw
+    else:
+        cols = list(zip(*shapes))
+        shape = np.broadcast_shapes(*(np.shape(x) for col in cols for x in col))
+        M, N, K, cnt, rate, b, cast = (np.stack([np.broadcast_to(np.asarray(x, dtype=float), shape) for x in col])
+                                       for col in cols)
+    G = M.shape[0]
+    # forward (M×K)·(K×N), data gradient (M×N)·(N×K), weight gradient (K×M)·(M×N): one vectorised call
+    cat = np.concatenate
+    t = op.gemm(cat([M, M, K]), cat([N, K, N]), cat([K, N, M]), prof, cat([rate] * 3), bw, cat([b] * 3), cat([b] * 3),
+                cat([cnt] * 3))
+    c_in = cnt * cast / bw
+    f, dx, dw = t[:G] + c_in * M * K, t[G:2 * G] + c_in * M * N, t[2 * G:] + c_in * M * N
+    return f.sum(axis=0), dx.sum(axis=0), dw.sum(axis=0), f, dx, dw
 
 
 def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Stack, dtype="bf16", moe=False):
@@ -177,36 +216,29 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     qkv = a.qkv_cols / tp if a.mla else (a.a * a.d / tp + 2.0 * kv_per * a.d)
     heads = a.a / tp
 
-    fwd = dx = dw = 0.0
-    for M, N, K in ((n, qkv, h), (n, h, a.o_cols / tp)):
-        f_, x_, w_ = _linear(M, N, K, prof, rate, bw, b, cast)
-        fwd, dx, dw = fwd + f_, dx + x_, dw + w_
-    _, col_x, col_w = _linear(n, qkv, h, prof, rate, bw, b, cast)   # column-parallel GEMMs hide TP backward comm
-    elem_ffn = 0.0
+    lin = [(n, qkv, h, 1.0, rate, b, cast), (n, h, a.o_cols / tp, 1.0, rate, b, cast)]
+    col = [0]                                           # column-parallel linears (they hide TP backward comm)
     a2a = 0.0
     if not moe:
-        for M, N, K in ((n, a.up * a.ffn / tp, h), (n, h, a.ffn / tp)):
-            f_, x_, w_ = _linear(M, N, K, prof, rate, bw, b, cast)
-            fwd, dx, dw = fwd + f_, dx + x_, dw + w_
-        _, x_, w_ = _linear(n, a.up * a.ffn / tp, h, prof, rate, bw, b, cast)
-        col_x, col_w = col_x + x_, col_w + w_
+        lin += [(n, a.up * a.ffn / tp, h, 1.0, rate, b, cast), (n, h, a.ffn / tp, 1.0, rate, b, cast)]
+        col.append(2)
         elem_ffn = n * (6.0 if a.up == 2 else 4.0) * a.ffn / tp
     else:
         tok = n / tp                                     # sequence-parallel shard routed by this GPU
         rows = tok * a.k                                 # expert rows this GPU computes (balanced routing)
         local = a.E / ep
         r = rows / local
-        f_, x_, w_ = _linear(tok, a.E, h, prof, rate16, bw, ACT_BYTES, 0.0)        # router
-        fwd, dx, dw = fwd + f_, dx + x_, dw + w_
-        for M, N, K in ((r, a.up * a.moe_ffn, h), (r, h, a.moe_ffn)):
-            f_, x_, w_ = _linear(M, N, K, prof, rate, bw, b, cast)
-            fwd, dx, dw = fwd + f_ * local, dx + x_ * local, dw + w_ * local
+        lin += [(tok, a.E, h, 1.0, rate16, ACT_BYTES, 0.0),                      # router, 16-bit
+                (r, a.up * a.moe_ffn, h, local, rate, b, cast), (r, h, a.moe_ffn, local, rate, b, cast)]
         if a.shared:
-            for M, N, K in ((tok, a.up * a.moe_ffn * a.shared, h), (tok, h, a.moe_ffn * a.shared)):
-                f_, x_, w_ = _linear(M, N, K, prof, rate, bw, b, cast)
-                fwd, dx, dw = fwd + f_, dx + x_, dw + w_
+            lin += [(tok, a.up * a.moe_ffn * a.shared, h, 1.0, rate, b, cast), (tok, h, a.moe_ffn * a.shared, 1.0, rate, b, cast)]
         elem_ffn = (rows + tok * a.shared) * (6.0 if a.up == 2 else 4.0) * a.moe_ffn + rows * 8.0 * h  # + permute/unpermute
         a2a = comm.all_to_all(rows * h * ACT_BYTES, ep, cluster, 1)
+    fwd, dx, dw, f_all, dx_all, dw_all = _linears(lin, prof, bw)
+    col_x = sum(dx_all[i] for i in col)
+    col_w = sum(dw_all[i] for i in col)
+    if not isinstance(col_x, np.ndarray) or col_x.ndim == 0:
+        col_x, col_w = float(col_x), float(col_w)
     bwd = dx + dw
 
     # attention core
@@ -300,7 +332,7 @@ def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
     n = mb * float(seq) / cp
     rate16 = prof.flops("bf16" if dtype in ("fp8", "fp4") else dtype, gpu)
     bw = prof.bandwidth
-    f, dx, dw = _linear(n, a.V / tp, a.h, prof, rate16, bw, ACT_BYTES, 0.0)
+    f, dx, dw = _linears([(n, a.V / tp, a.h, 1.0, rate16, ACT_BYTES, 0.0)], prof, bw)[:3]
     ce = n * a.V / tp * prof.training["cross_entropy_bytes_per_logit"] / bw
     emb_f = n * a.h * 2.0 * ACT_BYTES / bw
     emb_b = n * a.h * (ACT_BYTES + 4.0) / bw
@@ -344,8 +376,7 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     sel = (rc == 1)
     fwd_l = per_layer("fwd") + per_layer("tp_fwd") + per_layer("cp_fwd") + 2.0 * per_layer("a2a")
     bwd_l = per_layer("bwd") + per_layer("tp_bwd") + per_layer("cp_bwd") + 2.0 * per_layer("a2a")
-    rec_l = np.where(full, fwd_l, np.where(sel, per_layer("attn_fwd"), 0.0)) if arr else \
-        (fwd_l if full else per_layer("attn_fwd") if sel else 0.0)
+    rec_l = _where(full, fwd_l, _where(sel, per_layer("attn_fwd"), 0.0))
     t_layer = fwd_l + bwd_l + rec_l
 
     hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
@@ -354,12 +385,10 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     t_last = last * t_layer + hf + hb
     single = (pp == 1)
     t_mid = per * t_layer
-    stage_max = np.maximum(np.maximum(t_first, t_last), t_mid)
+    stage_max = _max(_max(t_first, t_last), t_mid)
     stage_sum = t_first + t_last + (pp - 2.0) * t_mid
-    stage_max = np.where(single, a.L * t_layer + hf + hb + ef + eb, stage_max) if arr else \
-        (a.L * t_layer + hf + hb + ef + eb if single else stage_max)
-    stage_mean = np.where(single, stage_max, stage_sum / np.maximum(pp, 1.0)) if arr else \
-        (stage_max if single else stage_sum / pp)
+    stage_max = _where(single, a.L * t_layer + hf + hb + ef + eb, stage_max)
+    stage_mean = _where(single, stage_max, stage_sum / _max(pp, 1.0))
 
     # pipeline point-to-point (activations forward, their gradients backward), per micro-batch and chunk
     n = mb * float(seq) / cp
@@ -369,8 +398,8 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     hop = comm.send_recv(msg / tp, cluster, across) + comm.all_gather(msg, tp, cluster, 1)
     p2p = 2.0 * vp * hop
     if stack.p2p_overlap:
-        p2p = np.where(vp > 1, 0.0, p2p) if arr else (0.0 if vp > 1 else p2p)
-    p2p = np.where(pp > 1, p2p, 0.0) if arr else (p2p if pp > 1 else 0.0)
+        p2p = _where(vp > 1, 0.0, p2p)
+    p2p = _where(pp > 1, p2p, 0.0)
 
     compute = m * stage_max                              # includes exposed TP/CP/EP communication
     bubble = (pp - 1.0) / vp * stage_mean
@@ -379,8 +408,7 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
 
     # data parallel: parameters this GPU holds (first stage: the slowest to finish its backward)
     dense_stage = per * (a.p_attn + (1 - frac_moe) * a.p_mlp + frac_moe * (a.shared * a.p_expert + a.p_router)) \
-        + a.p_embed * np.where(single, 1.0, 1.0)
-    dense_stage = dense_stage + np.where(single, a.p_head, 0.0) if arr else dense_stage + (a.p_head if single else 0.0)
+        + a.p_embed + _where(single, a.p_head, 0.0)
     expert_stage = per * frac_moe * a.E * a.p_expert
     dense_gpu = dense_stage / tp
     expert_gpu = expert_stage / ep
@@ -389,49 +417,58 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     gb = stack.grad_reduce_bytes
     shard = shard if not arr else np.asarray(shard)
 
-    rail = np.maximum(tp, cluster.scale_up_size) if stack.dp_own_nic else tp   # stride ≥ domain: one NIC per GPU
+    rail = _max(tp, float(cluster.scale_up_size)) if stack.dp_own_nic else tp   # stride ≥ domain: one NIC per GPU
+    moe_params = a.E > 0
 
     def red(nbytes_d, nbytes_e, fn):
-        return fn(nbytes_d, g, cluster, rail) + fn(nbytes_e, ge, cluster, ep)
+        t = fn(nbytes_d, g, cluster, rail)
+        return t + fn(nbytes_e, ge, cluster, ep) if moe_params else t
 
-    t_ar = red(dense_gpu * gb, expert_gpu * gb, comm.all_reduce)
-    t_rs = red(dense_gpu * gb, expert_gpu * gb, comm.reduce_scatter)
-    t_ag = red(dense_gpu * ACT_BYTES, expert_gpu * ACT_BYTES, comm.all_gather)
     layers_first = per
     bwd_window = layers_first * (bwd_l + rec_l) + eb   # backward of the last micro-batch on the first stage
     fwd_window = layers_first * fwd_l + ef
+
     def exposed(c, window, overlapped):
         return hidden_behind(c, window) if overlapped else c
 
-    dp_z0 = exposed(t_ar, bwd_window, stack.dp_overlap)
-    dp_z1 = exposed(t_rs, bwd_window, stack.dp_overlap) + exposed(t_ag, fwd_window, stack.param_gather_overlap)
-    dp_z2 = m * exposed(t_rs, bwd_window, stack.dp_overlap) + exposed(t_ag, fwd_window, stack.param_gather_overlap)
-    # ZeRO-3 / FSDP: gather the weights for the forward and again for the backward, reduce the
-    # gradients, every micro-batch, layer by layer behind the compute of the neighbouring layer
-    red3 = t_ar if stack.grad_allreduce_zero3 else t_rs
-    dp_z3 = m * (exposed(t_ag, fwd_window, stack.dp_overlap) + exposed(t_ag + red3, bwd_window, stack.dp_overlap))
+    need = {0, 1, 2, 3} if arr else {int(shard)}
+    grad_d, grad_e = dense_gpu * gb, expert_gpu * gb
+    t_ar = red(grad_d, grad_e, comm.all_reduce) if (0 in need or (3 in need and stack.grad_allreduce_zero3)) else 0.0
+    t_rs = red(grad_d, grad_e, comm.reduce_scatter) if need - {0} else 0.0
+    t_ag = red(dense_gpu * ACT_BYTES, expert_gpu * ACT_BYTES, comm.all_gather) if need - {0} else 0.0
+    z = {}
+    if 0 in need:
+        z[0] = exposed(t_ar, bwd_window, stack.dp_overlap)
+    if 1 in need:
+        z[1] = exposed(t_rs, bwd_window, stack.dp_overlap) + exposed(t_ag, fwd_window, stack.param_gather_overlap)
+    if 2 in need:   # ZeRO-2: reduce-scatter every micro-batch
+        z[2] = m * exposed(t_rs, bwd_window, stack.dp_overlap) + exposed(t_ag, fwd_window, stack.param_gather_overlap)
+    if 3 in need:
+        # ZeRO-3 / FSDP: gather the weights for the forward and again for the backward, reduce the
+        # gradients, every micro-batch, layer by layer behind the compute of the neighbouring layer
+        red3 = t_ar if stack.grad_allreduce_zero3 else t_rs
+        z[3] = m * (exposed(t_ag, fwd_window, stack.dp_overlap) + exposed(t_ag + red3, bwd_window, stack.dp_overlap))
     if arr:
-        dp_comm = np.select([shard == 0, shard == 1, shard == 2], [dp_z0, dp_z1, dp_z2], dp_z3)
+        dp_comm = np.select([shard == 0, shard == 1, shard == 2], [z[0], z[1], z[2]], z[3])
     else:
-        dp_comm = (dp_z0, dp_z1, dp_z2, dp_z3)[int(shard)]
-    dp_comm = np.where(g > 1, dp_comm, 0.0) if arr else (dp_comm if g > 1 else 0.0)
+        dp_comm = z[int(shard)]
+    dp_comm = _where(g > 1, dp_comm, 0.0)
 
     # optimizer: fused Adam + casts over the shard of parameters this GPU updates
     tr = prof.training
     per_param = tr["optimizer_bytes_per_param"] + tr["cast_bytes_per_param"] + tr["grad_cast_bytes_per_param"]
-    owned_d = dense_gpu / np.where(shard >= 1, g, 1.0) if arr else dense_gpu / (g if shard >= 1 else 1.0)
-    owned_e = expert_gpu / np.where(shard >= 1, ge, 1.0) if arr else expert_gpu / (ge if shard >= 1 else 1.0)
+    owned_d = dense_gpu / _where(shard >= 1, g, 1.0)
+    owned_e = expert_gpu / _where(shard >= 1, ge, 1.0)
     optimizer = (owned_d + owned_e) * per_param / prof.bandwidth + prof.overheads["step_s"]
 
     # tied embeddings: first and last stage all-reduce the embedding gradient
     emb = 0.0
     if a.tied:
         t_emb = comm.all_reduce(a.V * a.h / tp * gb, 2, cluster, stride)
-        emb = np.where(pp > 1, t_emb, 0.0) if arr else (t_emb if pp > 1 else 0.0)
+        emb = _where(pp > 1, t_emb, 0.0)
 
     total = pipeline + dp_comm + optimizer + emb
-    tp_exposed = m * (per * (per_layer("tp_fwd") * np.where(full, 2.0, 1.0) + per_layer("tp_bwd"))) if arr else \
-        m * per * (per_layer("tp_fwd") * (2.0 if full else 1.0) + per_layer("tp_bwd"))
+    tp_exposed = m * per * (per_layer("tp_fwd") * _where(full, 2.0, 1.0) + per_layer("tp_bwd"))
     return {
         "total": total,
         "compute": compute - tp_exposed,
