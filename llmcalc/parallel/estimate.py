@@ -303,7 +303,8 @@ def estimate(model, gpu, plan, seq, global_batch, recompute="auto", dtype="bf16"
     if not np.isfinite(total[i]):
         j = int(np.argmin(tot_mem))
         what = (f"mb={int(grid_mb[j])}, recompute {RECOMPUTE_MODES[int(grid_rc[j])]}")
-        parts = ", ".join(f"{k} {fmt(np.atleast_1d(memb[k])[j] / 1e9)}" for k in ("weights", "gradients", "optimizer", "activations"))
+        parts = ", ".join(f"{k} {fmt(np.broadcast_to(memb[k], tot_mem.shape)[j] / 1e9)}"
+                          for k in ("weights", "gradients", "optimizer", "activations"))
         raise ArgumentError("plan", f"{plan.text()} does not fit: needs {fmt(tot_mem[j] / 1e9)} GB per GPU ({parts} GB) "
                                     f"with {what}, of {fmt(cap / 1e9)} GB usable on a {gpu.name}" + _fit_hint(plan))
     chosen = plan if plan.mb is not None else plan.with_(mb=int(grid_mb[i]))

@@ -111,10 +111,11 @@ def parse(text) -> Plan:
     if len(s) > 200:
         raise ArgumentError("plan", "is longer than 200 characters")
     values: dict = {}
+    s = re.sub(r"\s*([=:])\s*", "=", s)
     for token in re.split(r"[\s,;]+", s):
         if not token:
             continue
-        m = re.fullmatch(r"([A-Za-z_]+)\s*[=:]\s*([A-Za-z0-9_.]+)", token)
+        m = re.fullmatch(r"([A-Za-z_]+)=([A-Za-z0-9_.]+)", token)
         if not m:
             raise ArgumentError("plan", f"cannot read {token!r}; write key=value pairs such as \"tp=8 pp=12 dp=16\"")
         key, raw = m.group(1).lower(), m.group(2).lower()

@@ -11,7 +11,9 @@ overlapped with the backward pass?) and a few formats. A :class:`Stack` records 
   forward pass (``--overlap-grad-reduce --overlap-param-gather``), the backward tensor-parallel
   collectives overlapped with the weight-gradient GEMMs (``LinearWithGradAccumulationAndAsync-
   Communication``), pipeline send/receive overlapped with compute in the interleaved schedule
-  (``overlap_p2p_comm``), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
+  (``overlap_p2p_comm``), every tensor-parallel all-gather/reduce-scatter pipelined with the GEMM next
+  to it (Transformer Engine userbuffers, ``--tp-comm-overlap``, on in NeMo's and Megatron-Core's
+  performance recipes for tp > 1), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
   forced for bf16; FSDP2's default reduce dtype).
 * ``reference``: the plain-PyTorch engine the H100 calibration file was measured with; its
   memory-bound kernels use the byte template of the GPU profile (unfused norms, RoPE, SwiGLU).
@@ -69,6 +71,7 @@ class Stack:
     dp_overlap: bool = True            # gradient reduction overlapped with the last backward pass
     param_gather_overlap: bool = True  # ZeRO-1 parameter all-gather overlapped with the next forward
     tp_backward_overlap: bool = True   # backward TP collectives hidden behind the weight-gradient GEMM
+    tp_forward_overlap: bool = True    # all TP collectives pipelined with the GEMMs (TE userbuffers)
     p2p_overlap: bool = True           # pipeline send/receive overlapped with compute (interleaved)
     grad_reduce_bytes: float = 4.0     # bytes per gradient element in the data-parallel reduction
     grad_allreduce_zero3: bool = False  # ZeRO-3 reduces gradients with all-reduce (DeepSpeed 2021)
@@ -83,11 +86,12 @@ class Stack:
 
 
 _MEGATRON_2021 = dict(flash_attention=False, dropout=True, dp_overlap=False, param_gather_overlap=False,
-                      tp_backward_overlap=False, p2p_overlap=False, grad_reduce_bytes=2.0, context_bytes=4.0)
+                      tp_backward_overlap=False, tp_forward_overlap=False, p2p_overlap=False, grad_reduce_bytes=2.0, context_bytes=4.0)
 
 STACKS = {
     "modern": Stack("modern", source="Megatron-Core (core_v0.9+) / NeMo 2 / TorchTitan defaults for LLM pre-training"),
-    "reference": Stack("reference", profile_elementwise=True, tp_backward_overlap=False, p2p_overlap=False,
+    "reference": Stack("reference", profile_elementwise=True, tp_backward_overlap=False, tp_forward_overlap=False,
+                       p2p_overlap=False,
                        source="llmcalc's calibration engine (plain PyTorch, SDPA FlashAttention, fused AdamW, bf16 "
                               "autocast): the single-GPU H100 training runs of llmcalc/data/h100-calibration.json"),
     "megatron-2020": Stack("megatron-2020", **_MEGATRON_2021,
