@@ -294,7 +294,8 @@ def estimate(model, gpu, plan, seq, global_batch, recompute="auto", dtype="bf16"
                                         f"({parts} GB) with mb={int(grid_mb)}, recompute {rcs[0]}, of "
                                         f"{fmt(cap / 1e9)} GB usable on a {gpu.name}" + _fit_hint(plan))
         return TrainEstimate(model, gpu, plan.with_(mb=int(grid_mb)) if plan.mb is None else plan, rcs[0], dtype, seq,
-                             gbs, res["total"], res, memb, cap, cl, prof, stk)
+                             gbs, float(res["total"]), {k: float(v) for k, v in res.items()},
+                             {k: float(v) for k, v in memb.items()}, cap, cl, prof, stk)
     tot_mem = memb["total"]
     times = res["total"]
     fits = tot_mem <= cap

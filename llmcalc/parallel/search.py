@@ -100,6 +100,33 @@ class PlanSearch:
     evaluated: int
     fitting: int
 
+    # the best layout's figures, so that a search result reads like the estimate it found
+    @property
+    def plan(self):
+        return self.best.plan
+
+    @property
+    def recompute(self) -> str:
+        return self.best.recompute
+
+    @property
+    def seconds(self) -> float:
+        return self.best.seconds
+
+    @property
+    def mfu(self) -> float:
+        return self.best.mfu
+
+    @property
+    def memory_per_gpu(self) -> float:
+        return self.best.memory_per_gpu
+
+    @property
+    def breakdown(self) -> dict:
+        """Seconds per step: compute, tp_comm, bubble, pp_comm, dp_comm, optimizer, embedding_sync."""
+        return {k: self.best.terms[k] for k in ("compute", "tp_comm", "bubble", "pp_comm", "dp_comm", "optimizer",
+                                                  "embedding_sync")}
+
     def lines(self) -> list[str]:
         out = [f"searched {self.evaluated:,} layouts (tp, pp, cp, dp, ep, vp, micro-batch, recomputation, ZeRO); "
                f"{self.fitting:,} fit in memory"]
