@@ -81,11 +81,11 @@ def parse_cluster(text, gpu) -> comm.Cluster:
     ``"domain=72 scaleup=900GB/s scaleout=800Gb/s"``: the scale-up domain size (GPUs), and the
     per-GPU, per-direction bandwidth of the scale-up link and of the scale-out NIC (units required:
     ``GB/s`` = 10⁹ bytes/s, ``Gb/s`` = 10⁹ bits/s). A :class:`~llmcalc.perf.comm.Cluster` passes through."""
-    base = comm.cluster_of(gpu)
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return base
     if isinstance(text, comm.Cluster):
         return text
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return comm.cluster_of(gpu)
+    base = comm.cluster_of(gpu)
     if not isinstance(text, str):
         raise ArgumentError("cluster", "must be text such as \"domain=72 scaleup=900GB/s scaleout=800Gb/s\"")
     if len(text) > 200:

@@ -19,6 +19,7 @@ commas, omitted degrees 1: ``tp=4 pp=4 cp=2 dp=64 vp=5 mb=1 sp=on zero=1``.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, fields, replace
 
@@ -105,6 +106,14 @@ def parse(text) -> Plan:
         return Plan(**text)
     if not isinstance(text, str):
         raise ArgumentError("plan", f"must be text such as \"tp=8 pp=12 dp=16\", got {type(text).__name__}")
+    if len(text) > 200:
+        raise ArgumentError("plan", "is longer than 200 characters")
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Plan:
+    """Plans are immutable, so each distinct text is parsed once (a sheet column repeats its layouts)."""
     s = text.strip()
     if not s:
         raise ArgumentError("plan", "is empty; write it as \"tp=8 pp=12 dp=16\"")

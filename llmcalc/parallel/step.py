@@ -286,9 +286,9 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
 
     # tensor parallel
     msg = n * h * ACT_BYTES
-    ar = comm.all_reduce(msg, tp, cluster, 1)
-    ag = comm.all_gather(msg, tp, cluster, 1)
     spb = sp if isinstance(sp, np.ndarray) else bool(sp)
+    ar = comm.all_reduce(msg, tp, cluster, 1) if spb is not True else 0.0
+    ag = comm.all_gather(msg, tp, cluster, 1) if spb is not False else 0.0
     tp_fwd = np.where(spb, 4.0 * ag, 2.0 * ar) if isinstance(spb, np.ndarray) else (4.0 * ag if spb else 2.0 * ar)
     # backward: the all-gathers of output gradients (SP) are needed at once; the reduction of input
     # gradients (AR, or RS with SP) can run behind the column-parallel weight-gradient GEMMs and the
