@@ -148,6 +148,17 @@ def test_pipeline_bubble_is_p_minus_1_over_v_m():
         assert r.terms["bubble"] / ideal == pytest.approx((pp - 1) / (vp * gbs), rel=0.02)
 
 
+def test_fewer_micro_batches_than_stages_cross_every_stage_in_sequence():
+    # m < p: one micro-batch through p stages takes p stage times, whatever the interleaving
+    m = Model(name="even", layers=32, hidden=4096, heads=32, vocab=0, max_context=4096)
+    for vp in (1, 4):
+        r = estimate(m, H100, Plan(tp=1, pp=8, vp=vp, dp=1, mb=1, zero="0"), 2048, 1, recompute="none")
+        assert r.terms["bubble"] + r.terms["compute"] == pytest.approx(8 * r.terms["stage_time"], rel=0.005)
+    # m = 2 micro-batches, v = 4: (p + (m−1)/v) stage times
+    r = estimate(m, H100, Plan(tp=1, pp=8, vp=4, dp=1, mb=1, zero="0"), 2048, 2, recompute="none")
+    assert (r.terms["bubble"] + r.terms["compute"]) / r.terms["stage_time"] == pytest.approx(8 + 1 / 4, rel=0.005)
+
+
 def test_cluster_model_on_one_gpu_is_the_single_gpu_model():
     # the calibration engine on one H100 (llmcalc.train_step_time) and the cluster model agree
     tiny = Model(name="tinyllama-1.1b", layers=22, hidden=2048, heads=32, kv_heads=4, ffn=5632, vocab=32000)

@@ -36,7 +36,9 @@ evaluates thousands in one call) and takes plain numbers for one plan.
 **Pipeline** (1F1B, interleaved with ``vp`` virtual stages; Narayanan et al. 2021): with per
 micro-batch stage times tₛ (forward + backward + recompute + exposed point-to-point), the step's
 pipeline part is m·max(tₛ) + (p−1)/v·mean(tₛ): m micro-batches through the slowest stage plus
-the fill and drain, i.e. a bubble of (p−1)/(v·m) for even stages. The last stage also runs the
+the fill and drain, i.e. a bubble of (p−1)/(v·m) for even stages. With fewer micro-batches than
+stages (m < p) each micro-batch still crosses the p·v chunks one after another, so the step is
+(p + (m−1)/v) stage times: the fill and drain term is max((p−1)/v, p − m + (m−1)/v). The last stage also runs the
 LM head and the loss, the first the embedding; layers that do not divide evenly go to the middle
 stages (the first and last get fewer, as Llama 3 and DeepSpeed's partitioner do). Point-to-point
 activations are sent scattered over the tp ranks (Megatron's scatter/gather optimisation) and
@@ -406,8 +408,11 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     p2p = _where(pp > 1, p2p, 0.0)
 
     compute = m * stage_max                              # includes exposed TP/CP/EP communication
-    bubble = (pp - 1.0) / vp * stage_mean
-    p2p_total = (m + (pp - 1.0) / vp) * p2p
+    # fill and drain: (p−1)/v stage times when m ≥ p; with fewer micro-batches than stages a micro-batch
+    # still crosses all p·v chunks in sequence: (p + (m−1)/v) stage times in all
+    fill = _max((pp - 1.0) / vp, pp - m + (m - 1.0) / vp)
+    bubble = fill * stage_mean
+    p2p_total = (m + fill) * p2p
     pipeline = compute + bubble + p2p_total
 
     # data parallel: parameters this GPU holds (first stage: the slowest to finish its backward)
