@@ -108,6 +108,10 @@ class TextResult(Explained, str):
             raise AttributeError(name)
         return getattr(detail, name)
 
+    def __reduce__(self):
+        # pickled (sent to another process, cached) as the plain text a cell shows
+        return (str, (str(self),))
+
     def _repr_html_(self):
         return f"<span class='tex2jax_ignore mathjax_ignore'><b>{self}</b></span>{self._details_html()}"
 

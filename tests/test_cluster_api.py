@@ -77,7 +77,6 @@ def test_mfu_auto_times_the_best_layout():
 
 @pytest.mark.parametrize("call, arg", [
     (lambda: llmcalc.train_days(70e9, 15e12, 1024, "H100", "auto"), "mfu"),
-    (lambda: llmcalc.train_gpu_hours(70e9, 15e12, "H100", gpus=64), "gpus"),
     (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "tp=3 dp=8", 4096, 64), "plan"),
     (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "tp=8 dp=3", 4096, 64), "global_batch"),
     (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "dp=8 zero=0", 4096, 64), "plan"),

@@ -1,6 +1,12 @@
 """Cluster training: the iteration time and MFU of a parallel layout, and the best layout for a GPU count."""
 from __future__ import annotations
 
+import copy
+import math
+
+import numpy as np
+
+from ..errors import ArgumentError
 from ..explain import fmt
 from ..parallel import estimate as est
 from ..parallel import search as srch
@@ -26,9 +32,42 @@ CLUSTER_ASSUMPTIONS = (
 )
 
 
-def _estimate(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
-    return est.estimate(model, gpu, plan, seq, global_batch, recompute=recompute, dtype=dtype, cluster=cluster,
-                        profile=profile)
+def _single(arg):
+    """The argument taking one value only (a layout search answers for one job at a time)."""
+    kind = copy.copy(arg.kind)
+    kind.vector = False
+    return arg.but(kind=kind)
+
+
+MAX_LAYOUT_CELLS = 10_000   # ranges of seq/global_batch are timed one layout at a time (~0.2 ms each)
+
+
+def _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, value):
+    """``value(estimate)`` for one layout, or an array of them when seq/global_batch are ranges; returns
+    (value or array, the first estimate for the explanation)."""
+    def one(s, b):
+        return est.estimate(model, gpu, plan, int(s), int(b), recompute=recompute, dtype=dtype, cluster=cluster,
+                            profile=profile)
+    if not isinstance(seq, np.ndarray) and not isinstance(global_batch, np.ndarray):
+        r = one(seq, global_batch)
+        return value(r), r
+    shape = np.broadcast_shapes(np.shape(seq), np.shape(global_batch))
+    if math.prod(shape) > MAX_LAYOUT_CELLS:
+        raise ArgumentError("seq" if isinstance(seq, np.ndarray) else "global_batch",
+                            f"ranges give {math.prod(shape):,} layouts to time; at most {MAX_LAYOUT_CELLS:,} per call")
+    s, b = np.broadcast_to(seq, shape), np.broadcast_to(global_batch, shape)
+    out, first = np.empty(shape), None
+    for idx in np.ndindex(shape):
+        r = one(s[idx], b[idx])
+        first = first or r
+        out[idx] = value(r)
+    return out, first
+
+
+def _lines(first, value):
+    if isinstance(value, np.ndarray) and value.size > 1:
+        return lambda: first.lines() + [f"(shown for the first of {value.size:,} cells)"]
+    return first.lines
 
 
 @user_function(
@@ -47,8 +86,8 @@ def _estimate(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, pr
 )
 def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
     """Seconds per optimizer step of a parallel layout on a GPU cluster."""
-    r = _estimate(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile)
-    return Calc(r.seconds, r.lines)
+    v, first = _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, lambda r: r.seconds)
+    return Calc(v, _lines(first, v))
 
 
 @user_function(
@@ -64,13 +103,13 @@ def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, 
 )
 def train_mfu(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
     """Model FLOPs utilisation of a parallel layout (Megatron-Core model FLOPs over the dense bf16 peak)."""
-    r = _estimate(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile)
-    return Calc(r.mfu, r.lines)
+    v, first = _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, lambda r: r.mfu)
+    return Calc(v, _lines(first, v))
 
 
 @user_function(
     "LLM_TRAIN_PLAN", unit="", result="text", category="training",
-    args=[A.model, A.gpu, A.gpus, A.seq, A.global_batch, A.train_dtype, A.cluster, A.profile],
+    args=[A.model, A.gpu, _single(A.gpus), _single(A.seq), _single(A.global_batch), A.train_dtype, A.cluster, A.profile],
     formula="every layout tp·pp·cp·dp = GPUs (tp | heads, ≤ the scale-up domain; pp ≤ layers; dp | global_batch; vp, ep, "
             "micro-batch, recomputation, ZeRO 1–3), timed as LLM_TRAIN_ITERATION_TIME; the fastest that fits in memory",
     sources=CLUSTER_SOURCES, assumptions=CLUSTER_ASSUMPTIONS,

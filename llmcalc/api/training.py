@@ -31,6 +31,10 @@ AUTO_ASSUMPTION = ("mfu=\"auto\": the training time is the best parallel layout'
                    "in this function's k·P·D convention.")
 
 
+def _is_auto(mfu) -> bool:
+    return isinstance(mfu, str) and mfu == "auto"
+
+
 def _auto_model(params, gpus=None):
     """The model that ``mfu="auto"`` plans for (a bare parameter count cannot be planned)."""
     if not isinstance(params, Model):
@@ -103,7 +107,7 @@ def train_flops(params, tokens, recompute):
 )
 def train_days(params, tokens, gpus, gpu, mfu, recompute):
     """Wall-clock days to train a model on a number of GPUs."""
-    if mfu == "auto":
+    if _is_auto(mfu):
         from ..parallel import budget
         model = _auto_model(params, gpus)
         r = budget.best(model, gpu, int(gpus))
@@ -130,7 +134,7 @@ def train_days(params, tokens, gpus, gpu, mfu, recompute):
 )
 def train_gpus(params, tokens, days, gpu, mfu, recompute):
     """GPUs needed to finish training within a deadline (whole GPUs, rounded up)."""
-    if mfu == "auto":
+    if _is_auto(mfu):
         from ..parallel import budget
         model = _auto_model(params)
         if isinstance(days, np.ndarray) or isinstance(tokens, np.ndarray):
@@ -171,7 +175,7 @@ def train_gpu_hours(params, tokens, gpu, mfu, recompute, gpus):
 
 def _gpu_hours(params, tokens, gpu, mfu, recompute, gpus):
     """(GPU-hours, explanation, notes) at the given MFU, or at the best layout's on ``gpus`` GPUs (auto)."""
-    if mfu == "auto":
+    if _is_auto(mfu):
         from ..parallel import budget
         model = _auto_model(params, gpus)
         n = int(gpus) if gpus is not None else budget.DEFAULT_GPUS
@@ -183,13 +187,13 @@ def _gpu_hours(params, tokens, gpu, mfu, recompute, gpus):
             f"GPU-hours = {fmt(n)} GPUs × {fmt(s / ft.SECONDS_PER_HOUR, 'h')} = {fmt(h)}"], \
             [AUTO_ASSUMPTION] + ([] if gpus is not None else [f"Cluster of {budget.DEFAULT_GPUS:,} GPUs (the articles'); "
                                                              "give gpus for another size."])
-    if gpus is not None:
-        raise ArgumentError("gpus", "is only used with mfu=\"auto\" (GPU-hours at a given MFU do not depend on the GPU count)")
     P = param_count(params)
     u = _mfu(mfu, gpu)
     c = ft.train_flops(P, tokens, recompute)
     h = ft.gpu_hours(c, _peak(gpu), u)
-    return h, lambda: [f"{fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h, 'GPU-hours')}"], []
+    notes = [] if gpus is None else ["gpus is used only with mfu=\"auto\": at a given MFU the GPU-hours do not depend on "
+                                     "the GPU count."]
+    return h, lambda: [f"{fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h, 'GPU-hours')}"], notes
 
 
 @user_function(

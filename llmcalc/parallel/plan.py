@@ -136,6 +136,8 @@ def _parse_text(text: str) -> Plan:
                 v = float(raw)
             except ValueError:
                 raise ArgumentError("plan", f"{key} must be a whole number, got {raw!r}") from None
+            if not 1 <= v <= 10_000_000:
+                raise ArgumentError("plan", f"{key} must be a whole number from 1 to 10,000,000, got {raw!r}")
             if v != int(v):
                 raise ArgumentError("plan", f"{key} must be a whole number, got {raw!r}")
             values[key] = int(v)

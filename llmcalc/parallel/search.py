@@ -159,8 +159,8 @@ def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, prof
     n_fit = int(fits.sum())
     if not n_fit:
         j = int(np.argmin(memb["total"]))
-        raise ArgumentError("gpus", f"no layout of {gpus:,} × {gpu.name} fits {model.name}: the smallest needs "
-                                    f"{fmt(memb['total'][j] / 1e9)} GB per GPU of {fmt(cap / 1e9)} GB usable; "
+        raise ArgumentError("gpus", f"{model.name} does not fit on {gpus:,} × {gpu.name} in any layout: the smallest "
+                                    f"needs {fmt(memb['total'][j] / 1e9)} GB per GPU of {fmt(cap / 1e9)} GB usable; "
                                     "use more GPUs or GPUs with more memory")
     t = np.where(fits, res["total"], np.inf)
     order = np.argsort(t, kind="stable")
