@@ -540,7 +540,7 @@ def bench_cluster(report: Report, repeats: int):
         mm = llmcalc.model(name)
         t = median_time(lambda: llmcalc.train_plan(mm, g, n, seq, gbs), repeats)
         count = srch.search(mm, g, n, seq, gbs).evaluated
-        report.add(Row(f"`train_plan` {name} on {n:,} H100 ({count:,} layouts)", t, None,
+        report.add(Row(f"`train_plan` scalar call: a layout search, {name} on {n:,} H100 ({count:,} layouts)", t, None,
                        f"< {target} s" if target else "—", (t < target) if target else None,
                        "" if target else "informational (MoE: × expert-parallel degrees)", "cluster"))
     t = median_time(lambda: llmcalc.train_days("Llama-3.1-70B", 15e12, 2048, "H100", "auto"), repeats)

@@ -40,7 +40,7 @@ def test_plan_text_round_trip_and_gpu_count():
 
 
 @pytest.mark.parametrize("text, words", [
-    ("tp=8 pp=12 tp=2", "twice"), ("tp=0", "≥ 1"), ("tp=1.5", "whole"), ("foo=3", "unknown key"),
+    ("tp=8 pp=12 tp=2", "twice"), ("tp=0", "from 1 to"), ("tp=1.5", "whole"), ("foo=3", "unknown key"),
     ("tp 8", "key=value"), ("", "empty"), ("vp=2", "needs pp > 1"), ("dp=4 ep=3", "must divide dp·cp"),
     ("zero=4", "zero must be"), ("sp=maybe", "on or off"),
 ])
