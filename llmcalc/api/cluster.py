@@ -10,7 +10,7 @@ from ..errors import ArgumentError
 from ..explain import fmt
 from ..parallel import estimate as est
 from ..parallel import search as srch
-from ..registry import Example, user_function
+from ..registry import Example, user_function, variant
 from ..results import Calc
 from . import args as A
 
@@ -90,21 +90,25 @@ def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, 
     return Calc(v, _lines(first, v))
 
 
-@user_function(
-    "LLM_TRAIN_MFU", unit="", result="number", category="training",
-    args=[A.model, A.gpu, A.plan, A.seq, A.global_batch, A.train_recompute, A.train_dtype, A.cluster, A.profile],
+def _mfu(seconds, values):
+    """Model FLOPs utilisation from a step time: Megatron-Core model FLOPs / (GPUs · t · dense bf16 peak)."""
+    from ..parallel.flops import model_flops
+    m, g, plan = values["model"], values["gpu"], values["plan"]
+    flops = model_flops(m, values["seq"], values["global_batch"])
+    peak = g.peak_flops("bf16")
+    u = flops / (seconds * plan.gpus * peak)
+    return u, (f"MFU = {fmt(flops)} model FLOPs per step (Megatron-Core: no recomputation, attention over the full "
+               f"s×s) / ({plan.gpus:,} GPUs × {fmt(seconds, 's')} × {fmt(peak, 'FLOP/s')} dense bf16) = {fmt(u)}; "
+               "fp8/fp4 runs are counted against the bf16 peak too")
+
+
+train_mfu = variant(
+    train_iteration_time, "LLM_TRAIN_MFU", unit="", transform=_mfu,
+    summary="Model FLOPs utilisation of a parallel layout (Megatron-Core model FLOPs over the dense bf16 peak).",
     formula="MFU = model FLOPs per step / (GPUs · t · dense bf16 peak); model FLOPs per sequence (Megatron-Core) = "
             "12·s·L·h²·[(1 + kv/a + s/h)·q/h + (ffn/h)·(3/2 if gated else 1) + V/(2·L·h)]",
-    sources=CLUSTER_SOURCES, assumptions=CLUSTER_ASSUMPTIONS + (
-        "MFU counts model FLOPs only (no recomputation; attention over the full s×s, no causal halving) against the dense "
-        "16-bit peak, also for fp8/fp4 runs; the hardware-FLOPs utilisation is in the explanation.",),
     examples=[Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 0.455, rel=0.02,
-                      note="model prediction; 6·P·T MFU is lower (it omits attention)")],
-)
-def train_mfu(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
-    """Model FLOPs utilisation of a parallel layout (Megatron-Core model FLOPs over the dense bf16 peak)."""
-    v, first = _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, lambda r: r.mfu)
-    return Calc(v, _lines(first, v))
+                      note="model prediction; 6·P·T MFU is lower (it omits attention)")])
 
 
 @user_function(
