@@ -226,7 +226,7 @@ def test_python_values_with_braces_and_dollars_kept(ip, capsys):
     assert mag(r, "day") == pytest.approx(33.81, rel=1e-3)
     r = value(ip, capsys, f"%llmcost cost_per_1k_tokens 70e9 A100-80GB generated 1 512 {A2}")
     assert mag(r, "USD/ktoken") == pytest.approx(0.0661, rel=1e-3)  # A2 §5
-    assert r.explain().to_dict()["inputs"]["price"].startswith("2.21 ")  # the price parsed from "$2.21/h"
+    assert r.explain().to_dict()["inputs"]["price"] == "$2.21/h"  # the price parsed from "$2.21/h" (shown by llmcalc.display)
 
 
 def test_a_list_sweeps(ip, capsys):

@@ -7,6 +7,7 @@ source articles' numbers; the copies saved in examples/ carry the same outputs.
 """
 import ast
 import copy
+import functools
 import re
 import sys
 from pathlib import Path
@@ -111,10 +112,10 @@ def test_the_three_article_notebooks_exist():
     assert set(EXPECTED) <= set(NOTEBOOKS)
 
 
-@pytest.fixture(scope="module", params=NOTEBOOKS)
-def executed(request):
-    """Every notebook in examples/, executed fresh (the article checks apply to the three above)."""
-    name = request.param
+@functools.cache
+def executed(name):
+    """The notebook ``name`` from examples/, executed fresh once per test session (the tests below
+    share it): (name, saved, fresh, (kernel's python, the llmcalc.magics file it imported))."""
     saved = nbformat.read(EXAMPLES / name, as_version=4)
     fresh = copy.deepcopy(saved)
     for cell in fresh.cells:
@@ -129,14 +130,19 @@ def executed(request):
     return name, saved, fresh, probe_out
 
 
-def test_kernel_is_this_python_with_this_checkout(executed):
-    name, saved, fresh, (executable, magics_file) = executed
+ARTICLE_NOTEBOOKS = sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_kernel_is_this_python_with_this_checkout(name):
+    name, saved, fresh, (executable, magics_file) = executed(name)
     assert Path(executable).resolve() == Path(sys.executable).resolve()
     assert Path(magics_file).resolve() == (ROOT / "magics" / "__init__.py").resolve()
 
 
-def test_every_cell_runs_without_error(executed):
-    name, saved, fresh, _ = executed
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_cell_runs_without_error(name):
+    name, saved, fresh, _ = executed(name)
     assert fresh.metadata["kernelspec"]["name"] == "python3"
     for cell in fresh.cells:
         if cell.cell_type == "code":
@@ -145,10 +151,9 @@ def test_every_cell_runs_without_error(executed):
                         and "UsageError" in o.text], cell.id
 
 
-def test_notebook_reproduces_the_articles_numbers(executed):
-    name, saved, fresh, _ = executed
-    if name not in EXPECTED:
-        pytest.skip(f"{name} is not one of the article notebooks")
+@pytest.mark.parametrize("name", ARTICLE_NOTEBOOKS)
+def test_notebook_reproduces_the_articles_numbers(name):
+    name, saved, fresh, _ = executed(name)
     cells = {c.id: c for c in fresh.cells}
     assert set(EXPECTED[name]) <= set(cells)
     for cid in EXPECTED[name]:
@@ -159,10 +164,9 @@ def test_notebook_reproduces_the_articles_numbers(executed):
             assert float(re.search(pattern, text).group(1)) == pytest.approx(expected, rel=rel), source
 
 
-def test_scenario_cells_render_a_table_and_a_plot(executed):
-    name, saved, fresh, _ = executed
-    if name not in EXPECTED:
-        pytest.skip(f"{name} is not one of the article notebooks")
+@pytest.mark.parametrize("name", ARTICLE_NOTEBOOKS)
+def test_scenario_cells_render_a_table_and_a_plot(name):
+    name, saved, fresh, _ = executed(name)
     scenario_cells = [c for c in fresh.cells if c.cell_type == "code" and c.source.startswith("%%llmcost")]
     assert scenario_cells
     for cell in scenario_cells:
@@ -173,11 +177,10 @@ def test_scenario_cells_render_a_table_and_a_plot(executed):
         assert "per GPU-hour" in data["text/plain"]
 
 
-def test_saved_notebook_has_the_same_outputs(executed):
+@pytest.mark.parametrize("name", ARTICLE_NOTEBOOKS)
+def test_saved_notebook_has_the_same_outputs(name):
     """examples/*.ipynb are saved executed (python examples/make_notebooks.py) and are not stale."""
-    name, saved, fresh, _ = executed
-    if name not in EXPECTED:
-        pytest.skip(f"{name} is not one of the article notebooks")
+    name, saved, fresh, _ = executed(name)
     assert [c.id for c in saved.cells] == [c.id for c in fresh.cells]
     for s, f in zip(saved.cells, fresh.cells):
         assert s.source == f.source
@@ -202,11 +205,9 @@ def test_notebooks_are_what_make_notebooks_writes():
         assert [(c.id, c.source) for c in built.cells] == [(c.id, c.source) for c in saved.cells], name
 
 
-def test_line_results_render_html_safe_from_mathjax(executed):
+def test_line_results_render_html_safe_from_mathjax():
     """In the kernel, a result displays as HTML whose "$…$" Jupyter's MathJax leaves alone (A2's prices)."""
-    name, saved, fresh, _ = executed
-    if name != "02-llama2-vs-gpt35-cost.ipynb":
-        pytest.skip("checked on the article 2 notebook")
+    name, saved, fresh, _ = executed("02-llama2-vs-gpt35-cost.ipynb")
     cell = {c.id: c for c in fresh.cells}["prompt-cost"]
     html = [o for o in cell.outputs if o.output_type == "execute_result"][0].data["text/html"]
     assert html.startswith("<div class='tex2jax_ignore mathjax_ignore'>") and "$4.42/h" in html
