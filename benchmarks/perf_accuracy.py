@@ -22,6 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import llmcalc  # noqa: E402
 from llmcalc.perf import fit  # noqa: E402
@@ -80,6 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", help="profile file to evaluate (default: the built-in H100 profile)")
     ap.add_argument("--cv", action="store_true", help="also refit leaving each model out and predict it")
     ap.add_argument("--json", help="write the rows and summaries to this file")
+    ap.add_argument("--no-cluster", action="store_true", help="skip the multi-GPU training section (accuracy_training.py)")
     ns = ap.parse_args(argv)
     data = json.loads(Path(ns.data).read_text(encoding="utf-8")) if ns.data else None
     cases = fit.cases(data)
@@ -110,6 +113,10 @@ def main(argv=None) -> int:
     print()
     print("targets met" if ok else "TARGETS MISSED", f"(time: median ≤ {TIME_MEDIAN:.0%}, worst ≤ {TIME_WORST:.0%} per kind; "
           f"peak inference memory ≤ {MEMORY_WORST:.0%})")
+    if not ns.no_cluster:   # multi-GPU training: published cluster results (issue 10)
+        import accuracy_training
+        print("\n" + "=" * 100 + "\nMulti-GPU training (benchmarks/accuracy_training.py)\n")
+        ok &= accuracy_training.main(["--loso"] if ns.cv else []) == 0
     return 0 if ok else 1
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import catalog as _catalog
 from .api.catalog_fields import convert
+from .api.cluster import train_iteration_time, train_mfu, train_plan
 from .api.inference import (compute_bound_tokens, cost_per_1k_tokens, decode_step_time, decode_tokens_per_s,
                             forward_flops, max_batch, prefill_ms, prefill_time)
 from .api.memory import (activation_memory_gb, infer_memory_gb, kv_bytes_per_token, kv_cache_gb, serving_memory_gb,
@@ -23,6 +24,7 @@ from .api.training import params, train_cost, train_days, train_flops, train_gpu
 from .errors import ArgumentError, LLMCalcError, UnknownNameError
 from .hardware import GPU
 from .model import Model
+from .parallel.plan import Plan
 from .registry import REGISTRY, lookup
 from .units import ureg
 
@@ -51,6 +53,8 @@ models = _catalog.models
 __all__ = [
     # training
     "params", "train_flops", "train_days", "train_gpus", "train_gpu_hours", "train_cost", "train_step_time",
+    # cluster training
+    "train_iteration_time", "train_mfu", "train_plan", "Plan",
     # memory
     "train_memory_gb", "train_min_gpus", "activation_memory_gb", "infer_memory_gb", "weights_gb", "kv_bytes_per_token",
     "kv_cache_gb", "serving_memory_gb", "peak_memory",

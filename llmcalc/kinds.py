@@ -167,6 +167,67 @@ class Fraction(Number):
         return super()._check(x, name)
 
 
+class FractionOrAuto(Fraction):
+    """A :class:`Fraction` (or rate), or ``"auto"``: let the cluster model predict it."""
+
+    def _scalar(self, value, name):
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return super()._scalar(value, name)
+
+    def show(self, value):
+        return "auto (predicted for the best parallel layout)" if value == "auto" else super().show(value)
+
+    def describe(self):
+        return super().describe() + " or auto"
+
+
+class RecomputeMode(Kind):
+    """Activation recomputation: ``full``, ``selective``, ``none`` or ``auto``; TRUE/FALSE mean full/none."""
+
+    sheet_type = "any"
+
+    def parse(self, value, name):
+        from .parallel.estimate import parse_recompute
+        if _is_array_like(value):
+            raise ArgumentError(name, "must be a single value, not a list")
+        try:
+            return parse_recompute(value)
+        except ArgumentError as e:
+            raise ArgumentError(name, e.problem) from None
+
+    def show(self, value):
+        return str(value)
+
+    def describe(self):
+        return "full | selective | none | auto (TRUE/FALSE)"
+
+
+class PlanRef(Kind):
+    """A parallel layout: text such as ``"tp=8 pp=12 dp=16"`` or a :class:`llmcalc.Plan`."""
+
+    sheet_type = "string"
+
+    def parse(self, value, name):
+        from .parallel.plan import Plan, parse
+        if isinstance(value, Plan):
+            return value
+        if not isinstance(value, str):
+            raise ArgumentError(name, f"must be text such as \"tp=8 pp=12 dp=16\", got {type(value).__name__}")
+        try:
+            return parse(value)
+        except ArgumentError as e:
+            if e.argument == name:
+                raise
+            raise ArgumentError(name, e.problem) from None
+
+    def show(self, value):
+        return value.text()
+
+    def describe(self):
+        return "layout text (tp=… pp=… cp=… dp=… ep=… vp=… mb=… sp=… zero=…)"
+
+
 @dataclass(frozen=True)
 class Rate:
     """An absolute rate given where a utilisation fraction is expected (FLOP/s or bytes/s)."""
@@ -299,30 +360,45 @@ class ModelRef(Kind):
 
 
 class ParamsRef(Number):
-    """A parameter count (``175e9``, ``"175B"``) or a model whose total count is used."""
+    """A parameter count (``175e9``, ``"175B"``) or a model whose total count is used.
+
+    ``keep_model=True``: a model name or Model is passed on as the :class:`~llmcalc.model.Model`
+    (the function reads its count with :func:`param_count`, and can also model its training)."""
 
     sheet_type = "any"
 
-    def __init__(self):
+    def __init__(self, keep_model: bool = False):
         super().__init__("parameter", count=True, label="parameters or model name")
+        self.keep_model = keep_model
 
     def _scalar(self, value, name):
         from .model import Model
         if isinstance(value, Model):
-            return float(value.params())
+            return value if self.keep_model else float(value.params())
         if isinstance(value, str):
             stripped = value.strip()
             if stripped and not (stripped[0].isdigit() or stripped[0] in "+-." or stripped.startswith("$")):
                 from .catalog import model
                 from .errors import UnknownNameError
                 try:
-                    return float(model(stripped, name).params())
+                    m = model(stripped, name)
                 except UnknownNameError as exc:  # say that a number was also welcome
                     hint = ' (or give a parameter count: 175e9, "175B", "7 billion")'
                     exc.problem += hint
                     exc.args = (f"argument '{name}': {exc.problem}",)
                     raise
+                return m if self.keep_model else float(m.params())
         return super()._scalar(value, name)
+
+    def show(self, value):
+        from .model import Model
+        return ModelRef().show(value) if isinstance(value, Model) else super().show(value)
+
+
+def param_count(value):
+    """The parameter count of a :class:`ParamsRef` value (a number, an array, or a Model's total)."""
+    from .model import Model
+    return float(value.params()) if isinstance(value, Model) else value
 
 
 class ModelOrParams(ModelRef):

@@ -29,6 +29,7 @@ class Calc:
     steps: Callable[[], list[str]] | None = None
     assumptions: list[str] = field(default_factory=list)
     unit: str | None = None  # overrides the function's unit (catalog fields, conversions)
+    detail: Any = None       # a text result's underlying object (a layout search: its times, memory, table)
 
 
 
@@ -122,8 +123,34 @@ class CountArray(Explained, np.ndarray):
         p.text(str(self))
 
 
+class TextResult(Explained, str):
+    """A text result (what a cell shows) that can ``.explain()`` itself and carries the object it
+    describes: ``llmcalc.train_plan(…)`` is the layout text, and ``.seconds``, ``.mfu``, ``.table`` …
+    come from the search result behind it (``.detail``)."""
+
+    detail = None
+
+    def __getattr__(self, name):
+        detail = self.__dict__.get("detail")
+        if detail is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(detail, name)
+
+    def __reduce__(self):
+        # pickled (sent to another process, cached) as the plain text a cell shows
+        return (str, (str(self),))
+
+    def _repr_html_(self):
+        return f"<span class='tex2jax_ignore mathjax_ignore'><b>{self}</b></span>{self._details_html()}"
+
+
 def make_result(fn: Function, calc: Calc, values: dict):
     v = calc.value
+    if (fn.result == "text" or isinstance(v, str)) and calc.detail is not None:
+        out = TextResult(v)
+        out.detail = calc.detail
+        out._how = (fn, calc, values)
+        return out
     if fn.result == "text" or isinstance(v, str):
         return v
     if fn.result == "count":

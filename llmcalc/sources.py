@@ -44,6 +44,9 @@ _ALL = [
            "MLSys'23", "2022", "https://arxiv.org/abs/2205.05198"),
     Source("rajbhandari2020", "Rajbhandari et al.", "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models",
            "SC'20", "2020", "https://arxiv.org/abs/1910.02054"),
+    Source("megatron-core", "NVIDIA", "Megatron-LM / Megatron-Core: num_floating_point_operations (model FLOPs), distributed "
+           "optimizer, overlap of gradient reduction, parameter gathering and tensor-parallel communication",
+           "GitHub NVIDIA/Megatron-LM", "2024", "https://github.com/NVIDIA/Megatron-LM"),
     Source("dao2023", "Tri Dao", "FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning",
            "ICLR'24", "2023", "https://arxiv.org/abs/2307.08691"),
     Source("vllm-engine-args", "vLLM project", "Engine arguments: gpu_memory_utilization (default 0.9)", "vLLM documentation",

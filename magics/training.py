@@ -5,6 +5,12 @@
     gpu: 256, 512, 1024 x A100
     days: 30
 
+With ``plan: auto`` (or a layout, ``plan: tp=8 pp=4 dp=32``) the utilisation is not assumed but
+predicted: each row gets the fastest layout of its GPU count (``train_plan``) or the layout's step
+time (``train_iteration_time``), its MFU, and the training time that follows; ``seq:``,
+``global_batch:`` and ``dtype:`` shape the run (default: the model's context up to 8,192 tokens and
+max(4 Mi tokens, 1,024 per GPU) per step). Sweep ``gpus:`` to see MFU and days against the GPU count.
+
 One row per combination: training time on the GPUs given and whether it meets the deadline
 (``deadline:``, also written ``days:``), and
 (shown once when the GPU count is all that varies) the training compute, the GPUs the deadline
@@ -14,7 +20,9 @@ function (``train_flops``, ``train_days``, ``train_gpus``, ``train_gpu_hours``, 
 """
 from __future__ import annotations
 
+from llmcalc.errors import ArgumentError
 from llmcalc.explain import fmt
+from llmcalc.kinds import Kind, PlanRef
 
 from .fields import GPU, GPUS, PRICE, ScenarioField
 from .kind import Column, Panel, Row, ScenarioKind, common_inputs
@@ -30,6 +38,61 @@ BYTES_PER_PARAM = ScenarioField("bytes_per_param", "bytes/param", arg=("train_me
 ZERO = ScenarioField("zero", "ZeRO", arg=("train_memory_gb", "zero"), aliases=("zero_stage",))
 
 
+class PlanOrAuto(Kind):
+    """``auto`` (the fastest layout of each row's GPU count) or a layout as ``train_iteration_time`` reads it."""
+
+    sheet_type = "string"
+
+    def parse(self, value, name):
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return PlanRef().parse(value, name)
+
+    def show(self, value):
+        return value if value == "auto" else value.text()
+
+    def describe(self):
+        return "auto | " + PlanRef().describe()
+
+
+PLAN = ScenarioField("plan", "layout", kind=PlanOrAuto(), aliases=("layout", "parallelism"),
+                     help="auto (the fastest layout that fits each GPU count) or a layout: tp=8 pp=4 dp=32 (cp=, ep=, vp=, "
+                          "mb=, sp=, zero=)")
+SEQ = ScenarioField("seq", "sequence length", arg=("train_plan", "seq"), aliases=("sequence", "seq_len", "sequence_length"))
+GLOBAL_BATCH = ScenarioField("global_batch", "global batch", arg=("train_plan", "global_batch"),
+                             aliases=("global_batch_size", "gbs"))
+DTYPE = ScenarioField("dtype", "precision", arg=("train_plan", "dtype"), aliases=("precision",))
+
+
+def _planned(row: Row, model, gpu, gpus, tokens, recompute):
+    """Step time, MFU and layout of the row's plan, and the utilisation they imply in train_days' k·P·D terms."""
+    import llmcalc
+    from llmcalc.parallel import budget
+    plan = row.value("plan")
+    if plan != "auto":
+        if gpus is not None and gpus != plan.gpus:
+            raise ArgumentError("plan", f"{plan.text()} uses {plan.gpus:,} GPUs but gpu/gpus: gives {gpus:,}; "
+                                        "drop gpus: or make tp·pp·cp·dp match")
+        gpus = plan.gpus
+    m = llmcalc.model(model) if not model[:1].isdigit() else None
+    if m is None:
+        raise ArgumentError("plan", "needs a model name (not a parameter count) to plan its layout")
+    seq, gbs = budget.shape(m, gpus)
+    seq = int(row.value("seq")) if row.value("seq") is not None else seq
+    gbs = int(row.value("global_batch")) if row.value("global_batch") is not None else gbs
+    dtype = row.text("dtype")
+    if plan == "auto":
+        r = row.call("train_plan", model, gpu, gpus, seq, gbs, dtype=dtype)
+        step, mfu, layout, because = r.seconds, r.mfu, str(r), [r]
+    else:
+        t = row.call("train_iteration_time", model, gpu, row.text("plan"), seq, gbs, dtype=dtype)
+        u = row.call("train_mfu", model, gpu, row.text("plan"), seq, gbs, dtype=dtype)
+        step, mfu, layout, because = float(t.magnitude), float(u), plan.text(), [t, u]
+    k = 8.0 if recompute in (None, True) or str(recompute).strip().lower() in ("true", "yes", "1") else 6.0
+    equivalent = k * float(m.params()) * seq * gbs / (gpus * llmcalc.gpu(gpu).peak_flops("bf16") * step)
+    return gpus, {"layout": layout, "step_time": step, "mfu_pred": mfu}, equivalent, because
+
+
 def evaluate(row: Row) -> dict:
     model, gpu, tokens = row.text("model"), row.text("gpu"), row.text("tokens")
     gpus = None if row.value("gpus") is None else int(row.value("gpus"))
@@ -37,8 +100,21 @@ def evaluate(row: Row) -> dict:
     train = dict(mfu=row.text("mfu"), recompute=row.text("recompute"))
     state = dict(bytes_per_param=row.text("bytes_per_param"))
     out = {"flops": row.call("train_flops", model, tokens, recompute=train["recompute"])}
+    because = []
+    if row.text("plan") is not None:
+        if row.text("mfu") is not None:
+            raise ArgumentError("plan", "plan: predicts the utilisation; give plan: or mfu:, not both")
+        if gpus is None and row.value("plan") == "auto":
+            raise ArgumentError("plan", "auto needs a GPU count (gpu: 1024 x H100 or gpus:)")
+        gpus, planned, equivalent, because = _planned(row, model, gpu, gpus, tokens, train["recompute"])
+        out.update(planned)
+        train["mfu"] = equivalent    # the planned step time, in train_days' k·P·D terms
+        row.explain_with("layout", *because)
+        row.explain_with("mfu_pred", *because)
     if gpus is not None:
         out["days"] = row.call("train_days", model, tokens, gpus, gpu, **train)
+        if because:
+            row.explain_with("days", *because, out["days"])
     if deadline is not None:
         out["gpus_needed"] = row.call("train_gpus", model, tokens, deadline, gpu, **train)
     if gpus is not None and deadline is not None:
@@ -63,7 +139,12 @@ def describe(s) -> list[tuple[str, str]]:
     if "deadline" in s.entries:
         out.append(("deadline", f"{', '.join(fmt(d) for d in s.entries['deadline'].parsed)} days"))
     recompute = s.given("recompute") or f"{'yes' if RECOMPUTE.default else 'no'} (default)"
-    out.append(("utilisation", f"mfu {s.given('mfu') or f'{MFU.default} (default)'}; recompute {recompute}"))
+    if s.given("plan"):
+        out.append(("utilisation", f"predicted for plan {s.given('plan')} (llmcalc.train_plan / train_iteration_time, "
+                                   "Megatron-Core model FLOPs over the bf16 peak); GPUs for the deadline and cost at that "
+                                   "row's utilisation"))
+    else:
+        out.append(("utilisation", f"mfu {s.given('mfu') or f'{MFU.default} (default)'}; recompute {recompute}"))
     return out
 
 
@@ -76,12 +157,18 @@ def _deadline(s) -> list[tuple[float, str]]:
 
 TRAINING = ScenarioKind(
     name="training", aliases=("train",), title="Training scenario",
-    fields=(MODEL, TOKENS, GPU, GPUS, PRICE, DEADLINE, MFU, RECOMPUTE, BYTES_PER_PARAM, ZERO),
-    told_by=("tokens", "deadline", "recompute", "bytes_per_param", "zero"),
+    fields=(MODEL, TOKENS, GPU, GPUS, PRICE, DEADLINE, MFU, RECOMPUTE, BYTES_PER_PARAM, ZERO, PLAN, SEQ, GLOBAL_BATCH,
+            DTYPE),
+    told_by=("tokens", "deadline", "recompute", "bytes_per_param", "zero", "plan", "global_batch"),
     required=("model", "tokens", "gpu"),
     evaluate=evaluate,
     columns=(
         Column("flops", "training compute", "FLOP", once=True),
+        Column("layout", "layout", kind="text",
+               note="layout: the fastest tp/pp/cp/dp/ep/vp/micro-batch/ZeRO that fits (plan: auto), or the one given; "
+                    "MFU: Megatron-Core model FLOPs over the dense bf16 peak."),
+        Column("step_time", "step", "s"),
+        Column("mfu_pred", "MFU", kind="text"),
         Column("days", "training time", "day", unit_label="days"),
         Column("meets_deadline", "meets the deadline?", kind="check",
                note="meets the deadline?: the training time on the GPUs given is within the deadline; "
@@ -98,6 +185,7 @@ TRAINING = ScenarioKind(
     ),
     panels=(
         Panel("training time", "day", "days", (("days", "days"),), reference=_deadline),
+        Panel("MFU (predicted)", "", "MFU", (("mfu_pred", "MFU"),)),
         Panel("GPUs for the deadline", "", "GPUs", (("gpus_needed", "GPUs"),)),
         Panel("cost", "USD", "USD", (("cost", "cost"),)),
     ),

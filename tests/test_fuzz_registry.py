@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 import llmcalc
 from llmcalc.errors import ArgumentError
 from llmcalc.registry import REGISTRY, Arg
-from llmcalc.kinds import Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef, Text
+from llmcalc.kinds import (Boolean, Choice, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef, PlanRef,
+                           RecomputeMode, Text)
 from llmcalc.units import COUNT_SUFFIX
 from llmcalc.units import unit as to_unit
 from llmcalc.units import ureg
@@ -45,6 +46,9 @@ OVERRIDES = {  # (function, argument) -> value, where the unit alone does not gi
     ("chinchilla_params", "tokens"): 1.4e12, ("chinchilla_loss", "tokens"): 1.4e12,
     ("train_flops", "tokens"): 1e12, ("train_days", "tokens"): 1e12, ("train_gpus", "tokens"): 1e12,
     ("train_gpu_hours", "tokens"): 1e12, ("train_cost", "tokens"): 1e12,
+    ("train_iteration_time", "plan"): "tp=2 dp=2", ("train_mfu", "plan"): "tp=2 dp=2",
+    ("train_iteration_time", "recompute"): "selective", ("train_mfu", "recompute"): "selective",
+    ("train_plan", "gpus"): 8,
 }
 GPUS = ["H100", "A100", "H200", "B200", "MI300X", "L40S", "A100-40GB", "TPU-v5p"]
 MODELS = ["llama-2-7b", "llama-2-70b", "llama-3-8b", "mixtral-8x7b", "gpt-3", "deepseek-v3", "gemma-2-9b",
@@ -153,6 +157,11 @@ def certainly_bad(fn, arg: Arg) -> list:
         return bad + [5, 5.0, True, "x" * (kind.max_len + 1)]
     if isinstance(kind, Boolean):
         return bad + ["maybe", 2, -1, 0.5, float("nan"), "10**10**10", [True, False]]
+    if isinstance(kind, RecomputeMode):
+        return bad + ["maybe", 2, -1, 0.5, float("nan"), "10**10**10", ["full"], "x" * 300]
+    if isinstance(kind, PlanRef):
+        return bad + [5, 2.5, True, "tp=0", "tp=-8", "tp=1e9999", "pp=2.5", "tp=8 tp=4", "foo=3", "tp 8", "x" * 300,
+                      "é中文", "tp=10**10**10", ["tp=8"]]
     if isinstance(kind, Choice):
         return bad + ["fp7", "no-such-option", 5, 2.5, "10**10**10", "é中文", [kind.options[0]]]
     if isinstance(kind, GPURef):
@@ -291,6 +300,10 @@ def good_value(fn, arg: Arg):
         return st.floats(0.05, 1.0)
     if isinstance(kind, Boolean):
         return st.booleans()
+    if isinstance(kind, PlanRef):
+        return st.sampled_from(["tp=2 dp=2", "tp=1 dp=4", "tp=2 pp=2", "dp=4 zero=3", "tp=4 mb=1"])
+    if isinstance(kind, RecomputeMode):
+        return st.sampled_from(["full", "selective", "none", "auto", True, False])
     if isinstance(kind, Choice):
         return st.sampled_from([o for o in kind.options if o not in ("fp4", "int4", "tf32", "fp32", "int8", "fp8")]
                                or kind.options)

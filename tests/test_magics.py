@@ -418,6 +418,23 @@ price: $2/GPU-h
     assert "Training scenario" in ip.display_formatter.format(s)[0]["text/plain"]
 
 
+def test_training_scenario_plans_the_layout_per_gpu_count(ip, capsys):
+    """plan: auto predicts each row's layout, step time and MFU; the training time follows from them."""
+    s = scenario(ip, capsys, "%%llmcost --no-plot\nmodel: Llama-3.1-70B\ntokens: 15T\ngpu: H100\ngpus: 512, 2048\n"
+                             "plan: auto\ndays: 90\n")
+    r = llmcalc.train_plan("Llama-3.1-70B", "H100", 2048, 8192, 512)
+    assert s.column("layout")[1] == str(r) and s.column("step_time")[1] == pytest.approx(r.seconds)
+    assert s.column("days")[1] == pytest.approx(15e12 / (8192 * 512) * r.seconds / 86400, rel=1e-6)
+    assert s.column("meets_deadline") == [False, True] and 0.3 < s.column("mfu_pred")[1] < 0.7
+    # an explicit layout fixes the GPU count; mfu: and plan: together are refused
+    s = scenario(ip, capsys, "%%llmcost --no-plot\nmodel: Llama-3.1-70B\ntokens: 15T\ngpu: H100\n"
+                             "plan: tp=8 pp=4 dp=32\nseq: 8192\nglobal_batch: 512\n")
+    t = llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32", 8192, 512).magnitude
+    assert s.column("step_time")[0] == pytest.approx(t)
+    ip.run_cell("%%llmcost\nmodel: Llama-3.1-70B\ntokens: 15T\ngpu: 1024 x H100\nplan: auto\nmfu: 0.4\n")
+    assert "not both" in capsys.readouterr().err
+
+
 def test_training_scenario_mfu_range(ip, capsys):
     """A3: 30%–50% utilisation on 1024 A100s (0.45 → 33.81 days)."""
     s = scenario(ip, capsys, "%%llmcost\nmodel: 175B\ntokens: 300B\ngpu: 1024 x A100\nmfu: 0.3..0.5 step 0.05\n")

@@ -5,7 +5,8 @@ A function that needs another help text or default for the same argument uses ``
 them to the implementation as one record (``serving.gpus``, ``serving.dtype``, …).
 """
 from ..hardware import DTYPE_BYTES, normalize_dtype
-from ..kinds import Boolean, Choice, FilePath, Fraction, GPURef, ModelOrParams, ModelRef, Number, ParamsRef
+from ..kinds import (Boolean, Choice, FilePath, Fraction, FractionOrAuto, GPURef, ModelOrParams, ModelRef, Number,
+                     ParamsRef, PlanRef, RecomputeMode, Text)
 from ..registry import Arg, Group
 
 MAX_GPUS = 10_000_000
@@ -31,6 +32,23 @@ recompute = Arg("recompute", Boolean(), "full activation recomputation (8 FLOPs 
 micro_batch = Arg("micro_batch", SEQUENCES, "sequences per optimizer step on the GPU")
 seq = Arg("seq", Number("token", count=True, integer=True, maximum=1e8), "sequence length in tokens")
 price = Arg("price", Number("USD/hour"), "price per GPU-hour in USD (2.21, \"$2.21/h\"); default: the catalog's dated price", None)
+# the articles' training functions accept "auto" when params is a model: the cluster model predicts the MFU
+params_or_model = params.but(kind=ParamsRef(keep_model=True))
+mfu_or_auto = mfu.but(kind=FractionOrAuto("FLOP/s"), help="model FLOPs utilisation: fraction of the dense peak sustained, "
+                      "an effective rate (\"140 TFLOP/s\"), or \"auto\": the best parallel layout's predicted MFU "
+                      "(params must then be a model)")
+
+# cluster training
+plan = Arg("plan", PlanRef(), "parallel layout, e.g. \"tp=8 pp=12 dp=16\" (also cp=, ep=, vp=, mb= (omitted: the best), "
+           "sp=on|off, zero=0|1|2|3|fsdp); GPUs = tp·pp·cp·dp")
+global_batch = Arg("global_batch", SEQUENCES, "sequences per optimizer step, over the whole cluster")
+train_recompute = Arg("recompute", RecomputeMode(), "activation recomputation: full, selective, none, or auto (the fastest "
+                      "that fits); TRUE/FALSE = full/none", "auto")
+train_dtype = Arg("dtype", Choice(("bf16", "fp16", "fp8", "fp4")), "training precision: bf16, fp16, or fp8/fp4 GEMMs "
+                  "(Transformer Engine; the rest in 16-bit)", "bf16")
+cluster = Arg("cluster", Text(200), "network overrides, e.g. \"domain=72 scaleup=900GB/s scaleout=800Gb/s\" (scale-up domain "
+              "size, and per-GPU bandwidth per direction of the scale-up link and the NIC); default: the GPU's typical "
+              "cluster (llmcalc/data/networks.csv)", None)
 
 # serving
 batch = Arg("batch", SEQUENCES, "sequences processed together")

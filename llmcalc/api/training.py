@@ -5,7 +5,8 @@ from ..errors import ArgumentError
 from ..explain import fmt
 from ..formulas import params as fp
 from ..formulas import training as ft
-from ..kinds import Number, Rate
+from ..kinds import Number, Rate, param_count
+from ..model import Model
 from ..registry import Arg, Example, user_function
 from ..results import Calc
 from . import args as A
@@ -22,6 +23,42 @@ def _peak(gpu):
 
 def _mfu(mfu, gpu):
     return Rate.resolve(mfu, _peak(gpu), "mfu")
+
+
+AUTO_GPUS = A.gpus.but(help="GPUs in the cluster; only with mfu=\"auto\" (default: 1,024)", default=None)
+AUTO_ASSUMPTION = ("mfu=\"auto\": the training time is the best parallel layout's predicted step time × the number of steps "
+                   "(llmcalc.train_plan; batch shape in the calculation); the MFU shown is the equivalent utilisation "
+                   "in this function's k·P·D convention.")
+
+
+def _is_auto(mfu) -> bool:
+    return isinstance(mfu, str) and mfu == "auto"
+
+
+def _auto_model(params, gpus=None):
+    """The model that ``mfu="auto"`` plans for (a bare parameter count cannot be planned)."""
+    if not isinstance(params, Model):
+        raise ArgumentError("mfu", "\"auto\" plans the model's parallel layout, so params must be a model name, Model or "
+                                   "config.json, not a parameter count")
+    if gpus is not None and isinstance(gpus, np.ndarray):
+        raise ArgumentError("gpus", "with mfu=\"auto\" give one GPU count, not a list")
+    return params
+
+
+def _auto_lines(model, tokens, gpu, r, s, k):
+    """Explanation of an auto-MFU run: layout, step, steps, days, and the equivalent utilisation."""
+    from ..parallel import budget
+    b = r.best
+    steps = tokens / (b.seq * b.global_batch)
+    u = k * float(model.params()) * tokens / (b.gpus * _peak(gpu) * s)
+    return [f"batch shape (assumed): {b.global_batch:,} sequences × {b.seq:,} tokens per step "
+            f"(max({fmt(budget.BATCH_TOKENS)} tokens, {budget.TOKENS_PER_GPU:,} per GPU))",
+            f"best layout of {b.gpus:,} × {gpu.name}: {b.plan.text()}, recompute {b.recompute}: "
+            f"{fmt(b.seconds, 's')} per step, MFU {100 * b.mfu:.1f}% (Megatron-Core model FLOPs)",
+            f"t = {fmt(tokens)} tokens / {fmt(b.seq * b.global_batch)} per step = {fmt(steps)} steps × "
+            f"{fmt(b.seconds, 's')} = {fmt(s, 's')} = {fmt(s / ft.SECONDS_PER_DAY, 'days')}",
+            f"equivalent utilisation in k·P·D terms: {fmt(k)} × {fmt(float(model.params()))} × {fmt(tokens)} / "
+            f"({fmt(b.gpus)} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(s, 's')}) = {fmt(u)}"]
 
 
 @user_function(
@@ -62,7 +99,7 @@ def train_flops(params, tokens, recompute):
 
 @user_function(
     "LLM_TRAIN_DAYS", unit="day", category="training",
-    args=[A.params, A.tokens, A.gpus, A.gpu, A.mfu, A.recompute],
+    args=[A.params_or_model, A.tokens, A.gpus, A.gpu, A.mfu_or_auto, A.recompute],
     formula="t = k·P·D / (N · F_peak · MFU)",
     sources=[("article3", "§3"), ("narayanan2021", "Eq. 4")],
     assumptions=TRAIN_ASSUMPTIONS,
@@ -70,18 +107,26 @@ def train_flops(params, tokens, recompute):
 )
 def train_days(params, tokens, gpus, gpu, mfu, recompute):
     """Wall-clock days to train a model on a number of GPUs."""
+    if _is_auto(mfu):
+        from ..parallel import budget
+        model = _auto_model(params, gpus)
+        r = budget.best(model, gpu, int(gpus))
+        s = budget.seconds(model, tokens, r)
+        k = ft.flops_per_param_token(recompute)
+        return Calc(s / ft.SECONDS_PER_DAY, lambda: _auto_lines(model, tokens, gpu, r, s, k), [AUTO_ASSUMPTION])
+    P = param_count(params)
     u = _mfu(mfu, gpu)
-    c = ft.train_flops(params, tokens, recompute)
+    c = ft.train_flops(P, tokens, recompute)
     s = ft.train_seconds(c, gpus, _peak(gpu), u)
     return Calc(s / ft.SECONDS_PER_DAY, lambda: [
-        f"C = {fmt(ft.flops_per_param_token(recompute))} × {fmt(params)} × {fmt(tokens)} = {fmt(c, 'FLOP')}",
+        f"C = {fmt(ft.flops_per_param_token(recompute))} × {fmt(P)} × {fmt(tokens)} = {fmt(c, 'FLOP')}",
         f"t = {fmt(c)} / ({fmt(gpus)} × {fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) = {fmt(s, 's')}",
         f"{fmt(s, 's')} / 86,400 s/day = {fmt(s / ft.SECONDS_PER_DAY, 'days')}"])
 
 
 @user_function(
     "LLM_TRAIN_GPUS", unit="", result="count", category="training",
-    args=[A.params, A.tokens, A.days, A.gpu, A.mfu, A.recompute],
+    args=[A.params_or_model, A.tokens, A.days, A.gpu, A.mfu_or_auto, A.recompute],
     formula="N = ⌈k·P·D / (t · F_peak · MFU)⌉",
     sources=[("article3", "§4"), ("narayanan2021", "Eq. 4")],
     assumptions=TRAIN_ASSUMPTIONS + ("Rounded up to whole GPUs (the article prints the unrounded ≈1154).",),
@@ -89,8 +134,22 @@ def train_days(params, tokens, gpus, gpu, mfu, recompute):
 )
 def train_gpus(params, tokens, days, gpu, mfu, recompute):
     """GPUs needed to finish training within a deadline (whole GPUs, rounded up)."""
+    if _is_auto(mfu):
+        from ..parallel import budget
+        model = _auto_model(params)
+        if isinstance(days, np.ndarray) or isinstance(tokens, np.ndarray):
+            raise ArgumentError("days", "with mfu=\"auto\" give one deadline and one token count, not lists")
+        k = ft.flops_per_param_token(recompute)
+        c = ft.train_flops(float(model.params()), tokens, recompute)
+        guess = ft.gpus_for_deadline(c, days * ft.SECONDS_PER_DAY, _peak(gpu), 0.45)
+        n, r = budget.gpus_for_deadline(model, gpu, tokens, days * ft.SECONDS_PER_DAY, guess)
+        s = budget.seconds(model, tokens, r)
+        return Calc(float(n), lambda: _auto_lines(model, tokens, gpu, r, s, k) + [
+            f"{fmt(n)} GPUs (a multiple of 8, or of 1/8 of the power of two above 64) finish in "
+            f"{fmt(s / ft.SECONDS_PER_DAY, 'days')} ≤ {fmt(days, 'days')}"], [AUTO_ASSUMPTION])
+    P = param_count(params)
     u = _mfu(mfu, gpu)
-    c = ft.train_flops(params, tokens, recompute)
+    c = ft.train_flops(P, tokens, recompute)
     n = ft.gpus_for_deadline(c, days * ft.SECONDS_PER_DAY, _peak(gpu), u)
     if np.any(np.asarray(n) > A.MAX_GPUS):
         raise ArgumentError("days", f"leaves too little time: {fmt(np.max(n))} GPUs would be needed (at most {A.MAX_GPUS:,})")
@@ -102,36 +161,54 @@ def train_gpus(params, tokens, days, gpu, mfu, recompute):
 
 @user_function(
     "LLM_TRAIN_GPU_HOURS", unit="GPU_hour", category="training",
-    args=[A.params, A.tokens, A.gpu, A.mfu, A.recompute],
+    args=[A.params_or_model, A.tokens, A.gpu, A.mfu_or_auto, A.recompute, AUTO_GPUS],
     formula="GPU-hours = k·P·D / (F_peak · MFU) / 3600",
     sources=[("article3", "§3")],
     assumptions=TRAIN_ASSUMPTIONS,
     examples=[Example((175e9, 300e9, "A100"), 830_944, note="1024 GPUs × 33.81 days × 24 h (article 3 §3)")],
 )
-def train_gpu_hours(params, tokens, gpu, mfu, recompute):
+def train_gpu_hours(params, tokens, gpu, mfu, recompute, gpus):
     """GPU-hours to train (independent of how many GPUs share the work)."""
+    h, lines, notes = _gpu_hours(params, tokens, gpu, mfu, recompute, gpus)
+    return Calc(h, lines, notes)
+
+
+def _gpu_hours(params, tokens, gpu, mfu, recompute, gpus):
+    """(GPU-hours, explanation, notes) at the given MFU, or at the best layout's on ``gpus`` GPUs (auto)."""
+    if _is_auto(mfu):
+        from ..parallel import budget
+        model = _auto_model(params, gpus)
+        n = int(gpus) if gpus is not None else budget.DEFAULT_GPUS
+        r = budget.best(model, gpu, n)
+        s = budget.seconds(model, tokens, r)
+        h = s * n / ft.SECONDS_PER_HOUR
+        k = ft.flops_per_param_token(recompute)
+        return h, lambda: _auto_lines(model, tokens, gpu, r, s, k) + [
+            f"GPU-hours = {fmt(n)} GPUs × {fmt(s / ft.SECONDS_PER_HOUR, 'h')} = {fmt(h)}"], \
+            [AUTO_ASSUMPTION] + ([] if gpus is not None else [f"Cluster of {budget.DEFAULT_GPUS:,} GPUs (the articles'); "
+                                                             "give gpus for another size."])
+    P = param_count(params)
     u = _mfu(mfu, gpu)
-    c = ft.train_flops(params, tokens, recompute)
+    c = ft.train_flops(P, tokens, recompute)
     h = ft.gpu_hours(c, _peak(gpu), u)
-    return Calc(h, lambda: [f"{fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h, 'GPU-hours')}"])
+    notes = [] if gpus is None else ["gpus is used only with mfu=\"auto\": at a given MFU the GPU-hours do not depend on "
+                                     "the GPU count."]
+    return h, lambda: [f"{fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h, 'GPU-hours')}"], notes
 
 
 @user_function(
     "LLM_TRAIN_COST", unit="USD", category="training",
-    args=[A.params, A.tokens, A.gpu, A.price, A.mfu, A.recompute],
+    args=[A.params_or_model, A.tokens, A.gpu, A.price, A.mfu_or_auto, A.recompute, AUTO_GPUS],
     formula="cost = GPU-hours × price per GPU-hour",
     sources=[("article3", "§3"), "price-catalog"],
     assumptions=TRAIN_ASSUMPTIONS + ("On-demand price for the whole run; storage, network and staff are not included.",),
     examples=[Example((175e9, 300e9, "A100", "$2.21/h"), 1_836_386, note="830,944 GPU-hours × $2.21 (article 2's CoreWeave A100 price)")],
 )
-def train_cost(params, tokens, gpu, price, mfu, recompute):
+def train_cost(params, tokens, gpu, price, mfu, recompute, gpus):
     """Cost in USD of the GPU time to train a model."""
-    u = _mfu(mfu, gpu)
     p, note = catalog_price(price, gpu)
-    c = ft.train_flops(params, tokens, recompute)
-    h = ft.gpu_hours(c, _peak(gpu), u)
-    return Calc(h * p, lambda: [f"GPU-hours = {fmt(c, 'FLOP')} / ({fmt(_peak(gpu), 'FLOP/s')} × {fmt(u)}) / 3600 = {fmt(h)}",
-                                f"cost = {fmt(h)} × ${fmt(p)}/GPU-h = ${fmt(h * p)}"], [note])
+    h, lines, notes = _gpu_hours(params, tokens, gpu, mfu, recompute, gpus)
+    return Calc(h * p, lambda: lines() + [f"cost = {fmt(h)} GPU-hours × ${fmt(p)}/GPU-h = ${fmt(h * p)}"], [note] + notes)
 
 
 def catalog_price(price, gpu):

@@ -32,6 +32,7 @@ InfiniBand/RoCE), defined in :data:`FABRIC_DEFAULTS`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,6 +50,15 @@ FABRIC_DEFAULTS = {
     "pcie": {"efficiency": 0.80, "latency": 5e-6},
     "network": {"efficiency": 0.90, "latency": 8e-6},
 }
+
+
+def _scalars(*xs) -> bool:
+    """True when every argument is a plain number: the collectives then use float arithmetic
+    (a layout search passes arrays; one plan passes numbers and should cost microseconds)."""
+    for x in xs:
+        if not isinstance(x, (int, float)) or isinstance(x, bool):
+            return False
+    return True
 
 
 def fabric_class(name: str) -> str:
@@ -83,6 +93,8 @@ class Cluster:
 
     def local(self, size, stride=1):
         """Members of a group (``size`` GPUs, ``stride`` ranks apart) inside one scale-up domain."""
+        if _scalars(size, stride):
+            return max(min(float(size), math.floor(self.scale_up_size / max(float(stride), 1.0))), 1.0)
         size = np.asarray(size, dtype=float)
         stride = np.asarray(stride, dtype=float)
         fit = np.floor(self.scale_up_size / np.maximum(stride, 1.0))
@@ -92,6 +104,9 @@ class Cluster:
         """Achieved ring bandwidth per GPU (bytes/s) of a group: B_up·η inside one domain,
         min(B_up·η_up, local·B_out·η_out) across domains."""
         local = self.local(size, stride)
+        if _scalars(size, stride):
+            up = self.scale_up.effective
+            return min(up, local * self.scale_out.effective) if size > local else up
         spans = np.asarray(size, dtype=float) > local
         across = np.minimum(self.scale_up.effective, local * self.scale_out.effective)
         return np.where(spans, across, self.scale_up.effective)
@@ -130,6 +145,11 @@ def with_overrides(cluster: Cluster, *, scale_up_size=None, scale_up_bandwidth=N
 
 def _latency(cluster: Cluster, size, stride, tree: bool):
     """Σ α over the steps of one phase: ring steps inside the domain, then ring or tree steps across."""
+    if _scalars(size, stride):
+        local = cluster.local(size, stride)
+        domains = size / local
+        steps_out = math.ceil(math.log2(max(domains, 1.0))) if tree else domains - 1.0
+        return (local - 1.0) * cluster.scale_up.latency + steps_out * cluster.scale_out.latency
     size = np.asarray(size, dtype=float)
     local = cluster.local(size, stride)
     domains = size / local
@@ -145,6 +165,11 @@ def all_reduce(nbytes, size, cluster: Cluster, stride=1):
     across domains). n = 1 costs nothing. Source: Patarasuk & Yuan 2009 (bandwidth-optimal
     ring all-reduce); NCCL double binary trees for the inter-node latency (NVIDIA, 2019).
     """
+    if _scalars(nbytes, size, stride):
+        if size <= 1:
+            return 0.0
+        return 2.0 * (size - 1.0) / size * nbytes / cluster.bus_bandwidth(size, stride) \
+            + 2.0 * _latency(cluster, size, stride, True)
     n = np.asarray(size, dtype=float)
     t = 2.0 * (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + 2.0 * _latency(cluster, n, stride, tree=True)
@@ -157,6 +182,10 @@ def all_gather(nbytes, size, cluster: Cluster, stride=1):
     Formula: t = (n−1)/n · S / B_bus + α_phase (ring). Source: Thakur et al. 2005; NCCL
     all-gather is ring-only. Reduce-scatter costs the same (:func:`reduce_scatter`).
     """
+    if _scalars(nbytes, size, stride):
+        if size <= 1:
+            return 0.0
+        return (size - 1.0) / size * nbytes / cluster.bus_bandwidth(size, stride) + _latency(cluster, size, stride, False)
     n = np.asarray(size, dtype=float)
     t = (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + _latency(cluster, n, stride, tree=False)
@@ -174,6 +203,9 @@ def send_recv(nbytes, cluster: Cluster, across=False):
     Formula: t = S / (B·η) + α over the scale-up link, or over the scale-out link when the peer is
     in another domain (``across``). Source: α–β model (Hockney 1994).
     """
+    if isinstance(across, (bool, np.bool_)) and _scalars(nbytes):
+        link = cluster.scale_out if across else cluster.scale_up
+        return nbytes / link.effective + link.latency
     across = np.asarray(across, dtype=bool)
     bw = np.where(across, cluster.scale_out.effective, cluster.scale_up.effective)
     lat = np.where(across, cluster.scale_out.latency, cluster.scale_up.latency)
@@ -189,6 +221,14 @@ def all_to_all(nbytes, size, cluster: Cluster, stride=1):
     slower level. Source: α–β model; DeepSpeed-MoE / Megatron-LM expert parallelism use NCCL
     all-to-all (point-to-point sends to every peer).
     """
+    if _scalars(nbytes, size, stride):
+        if size <= 1:
+            return 0.0
+        local = cluster.local(size, stride)
+        t_up = (local - 1.0) / size * nbytes / cluster.scale_up.effective + (local - 1.0) * cluster.scale_up.latency
+        t_out = ((size - local) / size * nbytes / cluster.scale_out.effective
+                 + (cluster.scale_out.latency * (size / local - 1.0) if size > local else 0.0))
+        return max(t_up, t_out)
     n = np.asarray(size, dtype=float)
     S = np.asarray(nbytes, dtype=float)
     local = cluster.local(n, stride)

@@ -1,0 +1,1 @@
+"""Cluster training: parallel layouts, FLOP conventions, iteration time, memory and layout search."""

@@ -1,0 +1,59 @@
+"""The global, fitted parameters of the cluster model, in one place.
+
+Only physically meaningful constants that hold for every model, layout and cluster are fitted
+(``benchmarks/accuracy_training.py --fit``, least squares on log(predicted / published) over the
+published rows, soft-L1 loss); each lives in the module that uses it:
+
+* ``overlap`` — :data:`llmcalc.parallel.step.OVERLAP`: the fraction of the shorter of two
+  overlapped activities (a collective and the compute it runs behind) that is hidden.
+* ``nvlink_efficiency`` — ``llmcalc.perf.comm.FABRIC_DEFAULTS["nvlink"]["efficiency"]``: the bus
+  bandwidth NCCL reaches on NVLink/NVSwitch as a fraction of the per-direction link bandwidth.
+
+Not fitted (kept at their documented nccl-tests values; fitting them moves them little —
+NVLink 0.80 → 0.83 — or runs them to a bound): ``FABRIC_DEFAULTS["nvlink"]["efficiency"]`` and
+``FABRIC_DEFAULTS["network"]["efficiency"]`` (0.9 of the NIC line rate, what nccl-tests
+reach across nodes). Fitting it too runs it to its bound (1.0), pulled by Narayanan et al.'s ZeRO-3
+rows alone; see docs/training-clusters.md.
+
+:func:`using` swaps them temporarily (fitting, cross-validation); nothing else changes them.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from ..perf import comm
+from . import step
+
+FITTED = ("overlap",)
+BOUNDS = {"overlap": (0.0, 1.0), "nvlink_efficiency": (0.4, 1.0), "network_efficiency": (0.4, 1.0)}
+_FABRIC = {"nvlink_efficiency": "nvlink", "network_efficiency": "network"}
+
+
+def get(name: str) -> float:
+    if name == "overlap":
+        return step.OVERLAP
+    if name in _FABRIC:
+        return comm.FABRIC_DEFAULTS[_FABRIC[name]]["efficiency"]
+    raise KeyError(name)
+
+
+def _set(name: str, value: float) -> None:
+    if name == "overlap":
+        step.OVERLAP = float(value)
+    elif name in _FABRIC:
+        comm.FABRIC_DEFAULTS[_FABRIC[name]]["efficiency"] = float(value)
+    else:
+        raise KeyError(name)
+
+
+@contextlib.contextmanager
+def using(values: dict):
+    """Temporarily set global parameters (restored on exit)."""
+    old = {k: get(k) for k in values}
+    try:
+        for k, v in values.items():
+            _set(k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            _set(k, v)
