@@ -1,5 +1,5 @@
-"""Write examples/llm-budget.xlsx: a training budget and a serving budget built from llmcalc's
-worksheet functions.
+"""Write examples/llm-budget.xlsx: a training budget, a serving budget and a training cluster
+built from llmcalc's worksheet functions.
 
     .venv/bin/python examples/make_budget_workbook.py [OUT.xlsx]
 
@@ -77,6 +77,17 @@ SERVING_OUTPUTS = [
 ]
 BATCHES = [1, 8, 32]
 
+# A modern cluster: the layout, MFU and days the cluster model predicts (no assumed utilisation).
+CLUSTER_INPUTS = [
+    ("Model", "llama-3.1-70b", "catalog name (Llama-3.1-70B: 80 layers, GQA)"),
+    ("GPU", "H100", "catalog name (H100 SXM: 8-GPU NVLink nodes, 400 Gb/s per GPU)"),
+    ("Sequence length", 8192, "tokens"),
+    ("Global batch", 512, "sequences per optimizer step"),
+    ("Training tokens", 15e12, "tokens (Llama 3: 15T)"),
+    ("Price per GPU-hour", 3.99, "USD (Lambda 8x H100 SXM, 2026-09-20)"),
+]
+CLUSTER_GPUS = [256, 512, 1024, 2048, 4096]
+
 
 def _table(ws: Worksheet, first_row: int, rows, fill=None) -> int:
     for i, (label, value, note) in enumerate(rows):
@@ -126,10 +137,30 @@ def serving(ws: Worksheet):
         ws.cell(r, 2, f'=LLM_COST_PER_1K_TOKENS($B$4,$B$5,"generated",A{r},$B$11,$B$6,$B$7,$B$10,$B$10,$B$8,$B$9)')
 
 
+def cluster(ws: Worksheet):
+    ws["A1"] = "Training cluster: best layout, MFU and days by GPU count (the cluster model, no assumed MFU)"
+    ws["A1"].font = BOLD
+    end = _table(ws, 3, CLUSTER_INPUTS, INPUT)              # rows 3-8
+    assert end == 9
+    heads = ("GPUs", "Best layout", "Step (s)", "MFU", "Days", "Cost (USD)", "Days, LLM_TRAIN_DAYS(…, \"auto\")")
+    for c, h in enumerate(heads, start=1):
+        ws.cell(10, c, h).font = BOLD
+    for i, n in enumerate(CLUSTER_GPUS):
+        r = 11 + i
+        ws.cell(r, 1, n).fill = INPUT
+        ws.cell(r, 2, f"=LLM_TRAIN_PLAN($B$3,$B$4,A{r},$B$5,$B$6)")
+        ws.cell(r, 3, f"=LLM_TRAIN_ITERATION_TIME($B$3,$B$4,B{r},$B$5,$B$6)")
+        ws.cell(r, 4, f"=LLM_TRAIN_MFU($B$3,$B$4,B{r},$B$5,$B$6)")
+        ws.cell(r, 5, f"=$B$7/($B$5*$B$6)*C{r}/86400")      # optimizer steps × seconds per step
+        ws.cell(r, 6, f"=E{r}*24*A{r}*$B$8")                 # GPU-hours × price
+        ws.cell(r, 7, f'=LLM_TRAIN_DAYS($B$3,$B$7,A{r},$B$4,"auto")')
+
+
 def build(out: Path = OUT) -> Path:
     wb = Workbook()
     training(wb.active)
     serving(wb.create_sheet("Serving budget"))
+    cluster(wb.create_sheet("Training cluster"))
     for ws in wb.worksheets:
         ws.column_dimensions["A"].width = 36
         ws.column_dimensions["B"].width = 18

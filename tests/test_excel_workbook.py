@@ -71,7 +71,7 @@ def test_committed_workbook_is_what_the_script_writes(tmp_path):
     spec.loader.exec_module(module)
     fresh = load_workbook(module.build(tmp_path / "fresh.xlsx"))
     committed = load_workbook(WORKBOOK)
-    assert fresh.sheetnames == committed.sheetnames == ["Training budget", "Serving budget"]
+    assert fresh.sheetnames == committed.sheetnames == ["Training budget", "Serving budget", "Training cluster"]
     for name in fresh.sheetnames:
         a = [[c.value for c in row] for row in fresh[name].iter_rows()]
         b = [[c.value for c in row] for row in committed[name].iter_rows()]
@@ -125,6 +125,27 @@ def test_serving_budget_recalculates_to_article_2(engine):
                                                   pytest.approx(0.00206, abs=0.00002)]
     memory = by_sheet_name("LLM_SERVING_MEMORY_GB").sheet_value("llama-2-70b", 8, 4096, "fp16", "fp16", 2)
     assert s("B19") == pytest.approx(memory, rel=1e-12)
+
+
+def test_training_cluster_recalculates_to_the_cluster_model(engine):
+    """The cluster sheet: for each GPU count, the best layout's text feeds the step-time and MFU cells,
+    and the days from the step time agree with LLM_TRAIN_DAYS(…, "auto")."""
+    v = engine(WORKBOOK)
+    c = lambda cell: v[("TRAINING CLUSTER", cell)]  # noqa: E731
+    model, gpu, seq, batch, tokens, price = "llama-3.1-70b", "H100", 8192, 512, 15e12, 3.99
+    days = []
+    for r, n in zip(range(11, 16), (256, 512, 1024, 2048, 4096)):
+        plan = by_sheet_name("LLM_TRAIN_PLAN").sheet_value(model, gpu, n, seq, batch)
+        assert c(f"B{r}") == plan and "dp=" in plan
+        step = by_sheet_name("LLM_TRAIN_ITERATION_TIME").sheet_value(model, gpu, plan, seq, batch)
+        assert c(f"C{r}") == pytest.approx(step, rel=1e-12)
+        assert c(f"D{r}") == pytest.approx(by_sheet_name("LLM_TRAIN_MFU").sheet_value(model, gpu, plan, seq, batch), rel=1e-12)
+        assert c(f"E{r}") == pytest.approx(tokens / (seq * batch) * step / 86400, rel=1e-12)
+        assert c(f"F{r}") == pytest.approx(c(f"E{r}") * 24 * n * price, rel=1e-12)
+        assert c(f"G{r}") == pytest.approx(c(f"E{r}"), rel=1e-6)   # the same model through mfu="auto"
+        days.append(c(f"E{r}"))
+    assert all(a > b for a, b in zip(days, days[1:]))              # more GPUs, fewer days
+    assert 0.25 < c("D13") < 0.75                                   # a physical MFU for 1,024 H100s
 
 
 def test_excel_saved_names_errors_and_arithmetic(engine, tmp_path):
