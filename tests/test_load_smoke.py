@@ -44,14 +44,16 @@ def test_one_request_cannot_buy_seconds_of_server_time():
     import json
     import time
 
-    from fastapi.testclient import TestClient
+    import httpx
 
     from llmcalc.excel.compute import Limits
     from llmcalc.excel.server import create_app
+
+    from excel_fixtures import live_server
     body = json.dumps({"calls": [{"function": "LLM_COMM_SECONDS", "args": [["5 GB"] * 240, "200 Gb/s", "80%"]}]
                        * 1000}).encode()
     assert Limits().max_body_bytes >= len(body), "the default body limit already refuses it"
-    with TestClient(create_app()) as client:
+    with live_server(create_app()) as srv, httpx.Client(base_url=srv.url, trust_env=False, timeout=30) as client:
         t0 = time.perf_counter()
         r = client.post("/api/v1/batch", content=body, headers={"content-type": "application/json"})
         elapsed = time.perf_counter() - t0

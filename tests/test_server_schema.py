@@ -6,7 +6,8 @@ plain-text ``GET /api/v1/call/LLM_…`` endpoint per registry function), sent in
 ASGI. Whatever the input, the server must answer without a server error, quickly. A second part
 sends hypothesis-generated junk cells through ``POST /api/v1/batch`` (every function, every
 argument position), and a third checks the bearer token on every API operation. The number of
-examples is bounded so the file runs in well under a minute on two cores.
+examples is bounded so the file runs in well under a minute on two cores. Schemathesis calls the
+app in process (ASGI, as host ``testserver``); the other tests call it over real HTTP.
 """
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ import time
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from fastapi.testclient import TestClient  # noqa: E402
+import httpx  # noqa: E402
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 from llmcalc.excel.server import create_app  # noqa: E402
 from llmcalc.registry import REGISTRY  # noqa: E402
 
-TOKEN = "fuzz-token-123"
-RESPONSE_LIMIT_S = 5.0  # one request, in process (the server's per-call limit is 10 s)
+from excel_fixtures import live_server  # noqa: E402
 
-APP = create_app()
+TOKEN = "fuzz-token-123"
+RESPONSE_LIMIT_S = 5.0  # one request (the server's per-call limit is 10 s)
+
+APP = create_app(allowed_hosts=["testserver"])
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 schema.config.generation.update(max_examples=12)
 
@@ -70,7 +73,7 @@ def test_batch_answers_conform_to_the_schema(case):
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(APP) as c:
+    with live_server(APP) as srv, httpx.Client(base_url=srv.url, trust_env=False, timeout=30) as c:
         yield c
 
 
@@ -129,7 +132,7 @@ def test_junk_query_parameters_give_400_not_5xx(client, fn, data):
 
 @pytest.fixture(scope="module")
 def locked():
-    with TestClient(create_app(token=TOKEN)) as c:
+    with live_server(create_app(token=TOKEN)) as srv, httpx.Client(base_url=srv.url, trust_env=False) as c:
         yield c
 
 
@@ -143,7 +146,7 @@ API_OPERATIONS = [("GET", "/api/v1/functions", None), ("POST", "/api/v1/batch", 
 @pytest.mark.parametrize("method,path,body", API_OPERATIONS)
 def test_every_api_operation_needs_the_token(locked, method, path, body):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer "}):
+                    {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer"}):  # "Bearer " on the wire
         r = locked.request(method, path, json=body, headers=headers)
         assert r.status_code in (401, 404, 405), (method, path, headers, r.status_code, r.text[:200])
     r = locked.request(method, path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
