@@ -58,7 +58,7 @@ from .schemas import add_request_schemas, validation_message
 # OneDrive/SharePoint-hosted workbooks).
 OFFICE_ORIGIN_REGEX = (r"https://([a-z0-9-]+\.)*(officeapps\.live\.com|office\.com|office365\.com|"
                        r"microsoft365\.com|cloud\.microsoft|sharepoint\.com|onedrive\.live\.com)")
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # as Starlette parses a Host header
 
 
 def valid_base_url(url: str) -> str:
@@ -73,8 +73,13 @@ def default_allowed_hosts(base_url: str | None = None, extra: list[str] | None =
     (``"*"`` allows any, e.g. behind a proxy that checks hosts itself)."""
     hosts = list(LOCAL_HOSTS)
     if base_url:
-        hosts.append(urlsplit(base_url).hostname)
-    return hosts + [h for h in (extra or []) if h]
+        hosts.append(_host_name(urlsplit(base_url).hostname))
+    return hosts + [_host_name(h) for h in (extra or []) if h]
+
+
+def _host_name(host: str) -> str:
+    """An IPv6 address in brackets, as it appears in a Host header."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def create_app(token: str | None = None, allowed_origins: list[str] | None = None,

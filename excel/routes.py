@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 import llmcalc
 from llmcalc.registry import REGISTRY

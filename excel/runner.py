@@ -7,8 +7,8 @@ answer and watches the clock. When a call runs past ``Limits.call_timeout_s``, t
 process (SIGKILL: the work really stops, whatever it was doing), answers that call ``#N/A``, starts
 a fresh process and resumes the batch after that call. A batch gets at most ``BATCH_TIMEOUTS``
 such time limits, and ``BATCH_TIMEOUTS × call_timeout_s`` in all; after that, the calls not yet
-computed answer ``#N/A`` (busy). A job that no worker takes within ``call_timeout_s`` is answered
-busy too. So no request holds a worker past its deadline and abandoned work never piles up.
+computed answer ``#N/A`` (busy). A job that no worker takes within ``QUEUE_TIMEOUTS ×
+call_timeout_s`` is answered busy too. So no request holds a worker past its deadline and abandoned work never piles up.
 
 Two lanes keep a few large requests from slowing everyone: the *light* lane (``processes``
 workers) takes every request first; a request over ``HEAVY_BODY_BYTES`` or ``HEAVY_CELLS``
@@ -38,6 +38,7 @@ from .worker import HEAVY_BODY_BYTES, JSON_TYPE, dumps, error_answer, frame, rea
 log = logging.getLogger("llmcalc.server")
 
 BATCH_TIMEOUTS = 3
+QUEUE_TIMEOUTS = 2  # a job waits at most this many call time limits for a worker (behind one that times out)
 
 
 @dataclass
@@ -245,7 +246,7 @@ class Runner:
         lane.submit(job)
         waiting = asyncio.wrap_future(job.done)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiting), self.limits.call_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(waiting), QUEUE_TIMEOUTS * self.limits.call_timeout_s)
         except asyncio.TimeoutError:
             if job.done.cancel():  # no worker took it in time; its slot will skip it
                 return Answer(*error_answer(503, NA, self.busy_message(), job.plain))

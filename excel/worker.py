@@ -64,11 +64,15 @@ def dumps(value) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
-def error_answer(status: int, code: str, message: str, plain: bool) -> tuple:
-    failure = CallFailure(code, message, status=status)
+def failure_answer(failure: CallFailure, plain: bool) -> tuple:
+    """(status, media type, body) for a failure: text for the plain-text endpoint, else JSON."""
     if plain:
-        return status, TEXT_TYPE, failure.message.encode("utf-8")
-    return status, JSON_TYPE, dumps({"error": failure.to_dict()})
+        return failure.status, TEXT_TYPE, failure.message.encode("utf-8")
+    return failure.status, JSON_TYPE, dumps({"error": failure.to_dict()})
+
+
+def error_answer(status: int, code: str, message: str, plain: bool) -> tuple:
+    return failure_answer(CallFailure(code, message, status=status), plain)
 
 
 def warm_up() -> None:
@@ -97,17 +101,16 @@ def _parse(model, body: bytes):
 
 
 def _budget_problem(prepared: list, limits: Limits) -> str | None:
-    """Which per-request budget the prepared calls exceed, and by how much; None if none."""
+    """Which per-request budgets the prepared calls exceed, and by how much; None if none."""
     cells_in = sum(p.cells_in for p in prepared if isinstance(p, Prepared))
     cells_out = sum(p.cells_out for p in prepared if isinstance(p, Prepared))
     answer = sum(CALL_BYTES + (CELL_BYTES * p.cells_out if isinstance(p, Prepared) else 0) for p in prepared)
-    for what, n, limit, unit in (("argument cells", cells_in, limits.max_request_cells, "cells"),
-                                 ("result cells", cells_out, limits.max_request_cells, "cells"),
-                                 ("answer", answer, limits.max_response_bytes, "bytes")):
-        if n > limit:
-            return (f"the request's {what} come to {n:,} {unit}; at most {limit:,} {unit} per request "
-                    f"({n - limit:,} over): split it into smaller requests")
-    return None
+    over = [f"the {what} come to {n:,} {unit}; at most {limit:,} {unit} per request ({n - limit:,} over)"
+            for what, n, limit, unit in (("result cells", cells_out, limits.max_request_cells, "cells"),
+                                         ("answer's bytes", answer, limits.max_response_bytes, "bytes"),
+                                         ("argument cells", cells_in, limits.max_request_cells, "cells"))
+            if n > limit]
+    return "; ".join(over) + ": split the request into smaller ones" if over else None
 
 
 def _weight(prepared: list) -> int:
@@ -164,9 +167,7 @@ def run_batch(body: bytes, first: int, light: bool, limits: Limits) -> Iterator[
 def _single(prepared_or_failure, light: bool, limits: Limits, plain: bool, finish) -> bytes:
     """Shared by explain and plain: refuse, reroute or finish one call."""
     if isinstance(prepared_or_failure, CallFailure):
-        f = prepared_or_failure
-        return frame(b"F", pickle.dumps(error_answer(f.status, f.code, f.message, plain) if plain else
-                                        (f.status, JSON_TYPE, dumps({"error": f.to_dict()}))))
+        return frame(b"F", pickle.dumps(failure_answer(prepared_or_failure, plain)))
     problem = _budget_problem([prepared_or_failure], limits)
     if problem:
         return frame(b"F", pickle.dumps(error_answer(413, VALUE, problem, plain)))
@@ -175,9 +176,8 @@ def _single(prepared_or_failure, light: bool, limits: Limits, plain: bool, finis
     with parse_budget(limits.max_unit_texts):
         try:
             status, media, body = finish(prepared_or_failure)
-        except CallFailure as f:
-            status, media, body = (error_answer(f.status, f.code, f.message, plain) if plain else
-                                   (f.status, JSON_TYPE, dumps({"error": f.to_dict()})))
+        except CallFailure as failure:
+            status, media, body = failure_answer(failure, plain)
     if len(body) > limits.max_response_bytes:
         status, media, body = error_answer(413, VALUE, f"the answer would be over {limits.max_response_bytes:,} "
                                                        "bytes; ask for fewer cells", plain)
