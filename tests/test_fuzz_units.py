@@ -242,7 +242,7 @@ unit_exprs = st.lists(st.sampled_from(UNIT_ATOMS + HUGE_POWERS + ["1", "2", "10"
 structured = st.builds(lambda n, u, sep: f"{n}{sep}{u}", st.sampled_from(NUMBER_TEXTS) | st.floats().map(repr),
                        unit_exprs, st.sampled_from(["", " ", "  "]))
 allowed_chars = st.text(alphabet="0123456789eE.,+-*/%$()_ µabBgGikKmMsStTpPhHdDyFLOPSU^", max_size=60)
-any_text = st.text(max_size=120)
+any_text = st.text(max_size=120) | st.text(st.characters(codec=None) | st.characters(categories=["Cs"]), max_size=40)
 user_strings = structured | allowed_chars | any_text | st.sampled_from(HUGE_POWERS).map(lambda s: "1 " + s)
 EXPECTED = ["byte", "byte/second", "FLOP", "FLOP/second", "USD/hour", "day", "token", "parameter", ""]
 LOG_WORD = re.compile(r"(?<![A-Za-z])(dB[mWu]?|Np|neper|decibel|octave|oct|decade)(?![A-Za-z])")
