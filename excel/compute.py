@@ -44,8 +44,8 @@ class Limits:
     max_batch: int = 1000               # calls in one POST /api/v1/batch
     max_values: int = 100_000           # cells in one call's arguments, and in its result
     max_string: int = 400               # characters in one string argument
-    max_request_cells: int = 250_000    # cells in all the arguments of one request, and in all its results
-    max_response_bytes: int = 10_000_000  # one answer (the request's result cells × CELL_BYTES at most)
+    max_request_cells: int = 200_000    # cells in all the arguments of one request, and in all its results
+    max_response_bytes: int = 8_000_000  # one answer (CALL_BYTES per call + CELL_BYTES per result cell at most)
     max_unit_texts: int = 200           # different unit texts one request may make the server parse
     call_timeout_s: float = 10.0        # wall-clock seconds for one call (its worker process is then ended)
     header_timeout_s: float = 10.0      # to receive a request's headers

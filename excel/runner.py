@@ -2,13 +2,14 @@
 
 Every request that computes (``/api/v1/batch``, ``/api/v1/explain``, ``/api/v1/call/…``) is a
 job for a worker process (:mod:`llmcalc.excel.worker`); the event loop only passes bytes. Each
-worker process has a *slot*: a thread of this process that hands it one job at a time, reads its
-answer and watches the clock. When a call runs past ``Limits.call_timeout_s``, the slot ends the
-process (SIGKILL: the work really stops, whatever it was doing), answers that call ``#N/A``, starts
-a fresh process and resumes the batch after that call. A batch gets at most ``BATCH_TIMEOUTS``
-such time limits, and ``BATCH_TIMEOUTS × call_timeout_s`` in all; after that, the calls not yet
-computed answer ``#N/A`` (busy). A job that no worker takes within ``QUEUE_TIMEOUTS ×
-call_timeout_s`` is answered busy too. So no request holds a worker past its deadline and abandoned work never piles up.
+worker process has a *slot*: a thread of this process that hands it one job at a time and reads
+its answer. The worker keeps each call to ``Limits.call_timeout_s`` itself (the call answers
+``#N/A``, the batch goes on; see :mod:`.worker`). The slot is the backstop: a worker that sends
+nothing for ``call_timeout_s + HARD_GRACE_S`` (stuck where its timer cannot interrupt it, or
+dead) is ended with SIGKILL, the call it was on answers ``#N/A``, and a fresh process resumes the
+batch after that call; after ``BATCH_TIMEOUTS`` such calls the rest answer ``#N/A`` (busy). A job
+that no worker takes within ``QUEUE_TIMEOUTS × call_timeout_s`` is answered busy (503). So no
+request holds a worker past its deadline and abandoned work never piles up.
 
 Two lanes keep a few large requests from slowing everyone: the *light* lane (``processes``
 workers) takes every request first; a request over ``HEAVY_BODY_BYTES`` or ``HEAVY_CELLS``
@@ -33,12 +34,13 @@ from dataclasses import dataclass, field
 
 from .compute import NA, Limits
 from .processes import starter
-from .worker import HEAVY_BODY_BYTES, JSON_TYPE, dumps, error_answer, frame, read_frame
+from .worker import (BATCH_TIMEOUTS, HEAVY_BODY_BYTES, JSON_TYPE, SOFT_LIMITS, busy_failure, cell, error_answer,
+                     failure_answer, frame, read_frame, timeout_failure)
 
 log = logging.getLogger("llmcalc.server")
 
-BATCH_TIMEOUTS = 3
 QUEUE_TIMEOUTS = 2  # a job waits at most this many call time limits for a worker (behind one that times out)
+HARD_GRACE_S = 1.0 if SOFT_LIMITS else 0.0  # the worker's own timer first; then the slot ends it
 
 
 @dataclass
@@ -115,8 +117,7 @@ class Slot:
         try:
             self._start_process()  # ready before the first job
         except Exception as exc:  # noqa: BLE001 - retried with the first job
-            log.warning("could not start a worker process (a script that builds the app must do so under "
-                        "`if __name__ == \"__main__\":`, as for any program with worker processes): %s", exc)
+            log.warning("could not start a worker process yet (retried with the first request): %s", exc)
             self._end_process()
         self.ready.set()
         while True:
@@ -137,25 +138,27 @@ class Slot:
                                                                   "request; try again", job.plain)))
 
     def _run(self, job: Job) -> Answer:
+        limits = self.lane.limits
         if job.route == "batch":
             return self._run_batch(job)
         self._send(job.route, job.payload, 0, job.light)
-        got = self._read(time.monotonic() + self.lane.limits.call_timeout_s)
+        got = self._read(time.monotonic() + limits.call_timeout_s + HARD_GRACE_S)
         if got is None:
-            return Answer(*error_answer(503, NA, self.lane.runner.timeout_message(), job.plain))
+            return Answer(*failure_answer(timeout_failure(limits), job.plain))
         tag, payload = got
         if tag == b"H":
             raise _Reroute
         return Answer(*pickle.loads(payload))
 
     def _run_batch(self, job: Job) -> Answer:
-        limits, runner = self.lane.limits, self.lane.runner
-        batch_deadline = time.monotonic() + BATCH_TIMEOUTS * limits.call_timeout_s
+        limits = self.lane.limits
+        # the worker's own limits: validation, then BATCH_TIMEOUTS × call_timeout_s for the calls
+        batch_deadline = time.monotonic() + (BATCH_TIMEOUTS + 1) * limits.call_timeout_s + HARD_GRACE_S
         results: list[bytes] = []
-        n, timeouts = None, 0
+        n, kills = None, 0
         self._send("batch", job.payload, 0, job.light)
         while n is None or len(results) < n:
-            got = self._read(min(time.monotonic() + limits.call_timeout_s, batch_deadline))
+            got = self._read(min(time.monotonic() + limits.call_timeout_s + HARD_GRACE_S, batch_deadline))
             if got is not None:
                 tag, payload = got
                 if tag == b"R":
@@ -167,14 +170,13 @@ class Slot:
                 else:  # F: the whole request is answered (refused before computing, or too large)
                     return Answer(*pickle.loads(payload))
                 continue
-            # A deadline passed or the worker died (it has been ended): its current call gets #N/A.
+            # The worker went silent past its limits (it has been ended): its call gets #N/A.
             if n is None:
-                return Answer(*error_answer(503, NA, runner.timeout_message(), plain=False))
-            timeouts += 1
-            results.append(dumps({"error": {"code": NA, "message": runner.timeout_message()}}))
-            if timeouts >= BATCH_TIMEOUTS or time.monotonic() >= batch_deadline:
-                busy = dumps({"error": {"code": NA, "message": runner.busy_message()}})
-                results += [busy] * (n - len(results))
+                return Answer(*failure_answer(timeout_failure(limits), plain=False))
+            kills += 1
+            results.append(cell(timeout_failure(limits)))
+            if kills >= BATCH_TIMEOUTS or time.monotonic() >= batch_deadline:
+                results += [cell(busy_failure())] * (n - len(results))
             elif len(results) < n:
                 self._send("batch", job.payload, len(results), job.light)  # a fresh process resumes
         return Answer(200, JSON_TYPE, b'{"results":[' + b",".join(results) + b"]}")
@@ -228,12 +230,6 @@ class Runner:
         self.light = Lane(self, "light", light, heavy=False)
         self.heavy = Lane(self, "heavy", max(1, light // 2), heavy=True)
 
-    def timeout_message(self) -> str:
-        return f"the call took longer than the server's limit of {self.limits.call_timeout_s:g} s per call"
-
-    def busy_message(self) -> str:
-        return "the llmcalc server is busy (earlier calls ran past the time limit); recalculate in a moment"
-
     async def run(self, route: str, payload, *, plain: bool = False, size: int = 0) -> Answer:
         """Run one request and return its answer; ``size`` (the body's bytes) picks the first lane."""
         heavy = size > HEAVY_BODY_BYTES
@@ -249,7 +245,7 @@ class Runner:
             return await asyncio.wait_for(asyncio.shield(waiting), QUEUE_TIMEOUTS * self.limits.call_timeout_s)
         except asyncio.TimeoutError:
             if job.done.cancel():  # no worker took it in time; its slot will skip it
-                return Answer(*error_answer(503, NA, self.busy_message(), job.plain))
+                return Answer(*failure_answer(busy_failure(), job.plain))
             return await waiting   # running: its slot answers within the deadlines
         except asyncio.CancelledError:
             job.done.cancel()
