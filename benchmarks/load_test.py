@@ -269,16 +269,14 @@ def _family(pid: int) -> set:
 
 
 def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants."""
-    total = 0
+    """Resident memory of a process and all its descendants (``statm``: resident pages)."""
+    pages = 0
     for p in _family(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
+            pages += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
             pass
-    return total
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def tree_cpu_seconds(pid: int) -> float:
