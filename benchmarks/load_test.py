@@ -39,6 +39,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -236,19 +237,22 @@ async def hostile_loop(cid: int, port: int, stop_at: float, bodies: list[bytes],
         await conn.close()
 
 
-async def health_probe(port: int, stop_at: float, out: list):
-    """GET /healthz once a second on a fresh connection; (latency or None on failure)."""
+def health_probe(port: int, stop_at: float, out: list) -> None:
+    """GET /healthz once a second on a fresh connection; latency, or None for a failure. Runs in
+    its own thread, so the load generator's event loop does not delay it."""
+    import http.client
     while time.monotonic() < stop_at:
         t0 = time.perf_counter()
-        conn = Connection(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            status, _ = await asyncio.wait_for(conn.request("GET", "/healthz"), 5.0)
-            out.append(time.perf_counter() - t0 if status == 200 else None)
-        except Exception:  # noqa: BLE001 - a failed probe
+            conn.request("GET", "/healthz")
+            ok = conn.getresponse().status == 200
+            out.append(time.perf_counter() - t0 if ok else None)
+        except OSError:
             out.append(None)
         finally:
-            await conn.close()
-        await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+            conn.close()
+        time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
 
 def _family(pid: int) -> set:
@@ -393,9 +397,11 @@ async def _run(port, server, clients, duration, cells, plain, seed, hostile=0, b
     stop_at = time.monotonic() + duration
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(client_loop(i, port, stop_at, cells, plain, stats, seed)) for i in range(clients)]
+    prober = None
     if hostile:
         tasks += [asyncio.create_task(hostile_loop(i, port, stop_at, bodies, hostile_stats)) for i in range(hostile)]
-        tasks.append(asyncio.create_task(health_probe(port, stop_at, probes)))
+        prober = threading.Thread(target=health_probe, args=(port, stop_at, probes), daemon=True)
+        prober.start()
     # Bounded: every client stops at stop_at and each request times out after REQUEST_TIMEOUT_S.
     done, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT_S + 10)
     for t in pending:
@@ -407,6 +413,8 @@ async def _run(port, server, clients, duration, cells, plain, seed, hostile=0, b
     wall = time.perf_counter() - t0
     stop.set()
     await sampler
+    if prober is not None:
+        prober.join(10)
     return stats, wall, rss, hostile_stats, probes
 
 
