@@ -427,6 +427,7 @@ def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: 
     plain = plain_templates(cells)
     bodies = hostile_bodies() if hostile else []
     client_cpu0 = time.process_time()
+    load_average = os.getloadavg()[0]
     with Server(workers=workers) as server:
         port = server.port
         # Warm-up: every template once, then a few batches (first-use costs are not a leak).
@@ -458,7 +459,7 @@ def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: 
         "rss_start_bytes": rss_start, "rss_mid_bytes": mid[0] if mid else rss_start, "rss_end_bytes": rss_end,
         "rss_max_bytes": max([b for _, b in rss] + [rss_end]),
         "server_cpu_s": server_cpu if workers == 1 else None, "client_cpu_s": client_cpu,
-        "server_alive_at_end": alive, "machine": machine_info(), "hostile": hostile,
+        "server_alive_at_end": alive, "machine": machine_info(), "hostile": hostile, "load_average": load_average,
     }
     if hostile:
         answered = [p for p in probes if p is not None]
@@ -492,7 +493,7 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; server `llmcalc serve --http` "
              f"({r['workers']} worker{'s' if r['workers'] > 1 else ''}) and load generator on the same machine. "
-             f"Run {m['date']}.", "",
+             f"Load average at start: {r.get('load_average', float('nan')):.2f}. Run {m['date']}.", "",
              "| metric | value |", "|---|---|",
              f"| concurrent clients × duration | {r['clients']} × {r['duration_s']:g} s (wall {r['wall_s']:.1f} s) |",
              f"| requests (batches + plain-text GETs) | {r['requests']:,} ({r['batches']:,} + {r['plain_requests']:,}) |",

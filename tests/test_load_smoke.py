@@ -72,3 +72,24 @@ def test_benchmark_script_quick_mode_prints_the_table():
         assert row in out.stdout, out.stdout[-3000:]
     from llmcalc.registry import REGISTRY
     assert all(f"`{name}` scalar call" in out.stdout for name in REGISTRY)
+
+
+def test_the_hostile_requests_are_allowed_and_at_the_budgets():
+    """The load test's hostile mix (issue 12) sends requests that every limit allows, at the budgets:
+    the server must compute them, not refuse them."""
+    import json
+
+    from llmcalc.excel import compute, worker
+    from llmcalc.excel.schemas import BatchRequest
+    limits = compute.Limits()
+    bodies = load_test.hostile_bodies()
+    weights = []
+    for body in bodies:
+        assert len(body) <= limits.max_body_bytes
+        calls = BatchRequest.model_validate(json.loads(body)).calls
+        assert len(calls) <= limits.max_batch
+        prepared = worker._prepare_all(calls, limits)
+        assert all(isinstance(p, compute.Prepared) for p in prepared)
+        assert worker._budget_problem(prepared, limits) is None
+        weights.append(max(sum(p.cells_in for p in prepared), sum(p.cells_out for p in prepared)))
+    assert max(weights) > 0.95 * limits.max_request_cells, weights
