@@ -235,13 +235,11 @@ def run_call(name: str, args: list | None = None, kwargs: dict | None = None,
     return compute(prepare(name, args, kwargs, limits))
 
 
-def run_explain(name: str, args: list | None = None, kwargs: dict | None = None,
-                limits: Limits = Limits()) -> dict:
-    """The registry's explanation (formula, inputs, steps, sources) for the task pane."""
-    call = prepare(name, args, kwargs, limits)
+def explain(call: Prepared) -> dict:
+    """The registry's explanation of a prepared call (formula, inputs, steps, sources), for the task pane."""
     try:
         return call.fn.explain(*call.args, **call.kwargs).to_dict()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an error answer
         raise failure_from(exc, call.fn) from None
 
 

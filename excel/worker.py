@@ -289,11 +289,7 @@ def run_explain(body: bytes, light: bool, limits: Limits, out: Output) -> bool:
         return False
 
     def finish(p: Prepared):
-        try:
-            explanation = p.fn.explain(*p.args, **p.kwargs).to_dict()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an error answer
-            raise compute.failure_from(exc, p.fn) from None
-        return 200, JSON_TYPE, dumps({"function": p.fn.sheet_name, "explanation": explanation})
+        return 200, JSON_TYPE, dumps({"function": p.fn.sheet_name, "explanation": compute.explain(p)})
 
     return _single(_prepare_one(request.function, request.args, request.named, limits), light, limits,
                    plain=False, finish=finish, out=out)
