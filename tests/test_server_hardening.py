@@ -379,3 +379,11 @@ def test_slow_headers_and_bodies_are_cut_off():
         ok.settimeout(5)
         assert ok.recv(4096).startswith(b"HTTP/1.1 200")
         ok.close()
+
+
+@pytest.mark.parametrize("path", ["/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2fcompute.py", "/..%2fserver.py",
+                                  "/static/../server.py", "/functions.js/../../pyproject.toml"])
+def test_static_files_never_leave_their_folder(client, path):
+    """The task pane and icons are a Starlette StaticFiles folder: nothing outside it is served."""
+    r = client.get(path)
+    assert r.status_code == 404 and "root:" not in r.text and "import" not in r.text
