@@ -71,9 +71,12 @@ def read_frame(stream) -> tuple[bytes, bytes]:
     return tag, payload
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # one encoder (json.dumps makes one a call)
+
+
 def dumps(value) -> bytes:
     """Compact JSON; non-ASCII escaped, so any text (even an unpaired surrogate) encodes."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return _JSON.encode(value).encode("ascii")
 
 
 def failure_answer(failure: CallFailure, plain: bool) -> tuple:
@@ -114,20 +117,33 @@ class CallTimeout(BaseException):
     interrupts may take it for a bad input)."""
 
 
+_in_call = False  # the interval timer interrupts only a call (not the sending between calls)
+
+
 def _alarm(signum, frame):
-    raise CallTimeout
+    if _in_call:
+        raise CallTimeout
 
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Interrupt the block with :class:`CallTimeout` after ``seconds`` (main thread, POSIX)."""
+    """Interrupt the block with :class:`CallTimeout` after ``seconds`` (main thread, POSIX). The
+    timer is re-armed by the next call, and stopped by :func:`stop_timer` after the job: one system
+    call per call."""
+    global _in_call
     if not SOFT_LIMITS:
         yield
         return
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    _in_call = True
     try:
         yield
     finally:
+        _in_call = False
+
+
+def stop_timer() -> None:
+    if SOFT_LIMITS:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
@@ -338,6 +354,7 @@ def serve(sock: socket.socket, limits: Limits, heavy: bool, initializer=None) ->
             interrupted = run_explain(data, light, limits, out)
         else:
             interrupted = run_plain(*data, light, limits, out)
+        stop_timer()
         out.flush()
         if interrupted:
             return
