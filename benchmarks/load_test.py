@@ -1,4 +1,4 @@
-"""Bounded load test of the add-in server on loopback (issues 6 and 12, load).
+"""Bounded load test of the add-in server on loopback.
 
     python benchmarks/load_test.py                        # 50 clients × 30 s, Markdown table
     python benchmarks/load_test.py --hostile 4            # … while 4 clients send the largest allowed requests
@@ -24,7 +24,7 @@ end of the run. The load generator shares the machine with the server (its CPU t
 With ``--hostile N``, N more clients send, one after the other, the largest requests the server's
 budgets allow (:func:`hostile_bodies`: a batch at the result-cell budget, ~200,000 cells and a
 ~4.5 MB answer; a batch of 1,000 calls and ~200,000 unit strings; a ~2 MB batch of 1,000 calls with
-90,000 distinct expensive unit texts), and ``/healthz`` is probed once a second. The targets (issue 12): the
+90,000 distinct expensive unit texts), and ``/healthz`` is probed once a second. The targets: the
 ordinary clients see 0 errors and p99 < 1 s, every probe answers within 200 ms, RSS < 1 GiB.
 
 Everything is bounded: requests time out after 30 s and the run stops at ``--duration``; the whole
@@ -179,7 +179,7 @@ class Connection:
 
 
 # ------------------------------------------------------------------------------------------
-# The hostile mix (issue 12)
+# The hostile mix
 
 
 def hostile_bodies() -> list[bytes]:
@@ -477,7 +477,7 @@ def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: 
 
 
 def hostile_targets_met(r: dict) -> bool:
-    """Issue 12: ordinary clients 0 errors and p99 < 1 s, every /healthz probe < 200 ms, RSS < 1 GiB."""
+    """The hostile-mix targets: ordinary clients 0 errors and p99 < 1 s, every /healthz probe < 200 ms, RSS < 1 GiB."""
     return (r["errors"] == 0 and r["p99_s"] < ORDINARY_P99_TARGET_S and r["health_failed"] == 0
             and r["health_over_target"] == 0 and r["rss_max_bytes"] < RSS_TARGET_BYTES)
 
@@ -517,7 +517,7 @@ def markdown(r: dict) -> str:
             f"| `/healthz` probes (1 a second): answered / slowest / at or over 200 ms | "
             f"{r['health_probes'] - r['health_failed']} of {r['health_probes']} / {fmt_time(r['health_max_s'])} / "
             f"**{r['health_over_target']}** |",
-            f"| issue 12 targets (ordinary: 0 errors, p99 < 1 s; probes < 200 ms; RSS < 1 GiB) | "
+            f"| hostile-mix targets (ordinary: 0 errors, p99 < 1 s; probes < 200 ms; RSS < 1 GiB) | "
             f"{'met' if hostile_targets_met(r) else '**missed**'} |"]
     if r["error_samples"]:
         lines += ["", "First errors:", *[f"* `{e}`" for e in r["error_samples"]]]
@@ -530,7 +530,7 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds (at most 600)")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--hostile", type=int, default=0, help="clients sending the largest allowed requests (issue 12)")
+    ap.add_argument("--hostile", type=int, default=0, help="clients sending the largest allowed requests")
     ap.add_argument("--json", metavar="FILE")
     ns = ap.parse_args(argv)
     if not (1 <= ns.clients <= 1000 and 0 < ns.duration <= 600):

@@ -23,7 +23,7 @@ Where things are: request and response models in :mod:`.schemas`, one middleware
 deadlines and budgets) in :mod:`.runner` and :mod:`.worker`, the ``llmcalc serve`` command in
 :mod:`.server`.
 
-Safety (issues 6 and 12): request-body, batch-size and per-request budgets (cells, answer bytes,
+Safety: request-body, batch-size and per-request budgets (cells, answer bytes,
 unit texts), computed in worker processes that are ended at their deadline, CORS limited to the
 add-in's own origin and Office's hosts, allowed hosts, proxy headers only from configured
 proxies, security headers, HTTPS by default, an optional bearer token, no evaluation of user

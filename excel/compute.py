@@ -37,7 +37,7 @@ CALL_BYTES = 64 + 2 * MAX_MESSAGE
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits (issue 6) and per-request budgets (issue 12). The defaults fit a large
+    """Request limits and per-request budgets. The defaults fit a large
     workbook recalculation; a request over a budget is refused whole, before any computing."""
 
     max_body_bytes: int = 2_000_000     # one request body

@@ -1,6 +1,6 @@
 """The spreadsheet server over real HTTP (uvicorn on 127.0.0.1): every registry function through the
 batch and the plain-text endpoints, the article numbers, errors as spreadsheet errors, and the
-server-safety rules of issue 6 (limits, time limit, token, CORS, headers, logs, no 500)."""
+server-safety rules (limits, time limit, token, CORS, headers, logs, no 500)."""
 from __future__ import annotations
 
 import functools

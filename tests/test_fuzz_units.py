@@ -1,4 +1,4 @@
-"""Fuzzing the unit-string parser (issue 6, bad input).
+"""Fuzzing the unit-string parser (bad input).
 
 Every string a user can type into a cell, a notebook or a query parameter reaches
 :func:`llmcalc.units.parse_quantity` (numbers with units) or :func:`llmcalc.units.parse_unit_text`
@@ -420,7 +420,7 @@ def _numeric_arguments():
 
 @pytest.mark.parametrize("fn,index", list(_numeric_arguments()))
 def test_every_numeric_argument_refuses_a_logarithmic_unit(fn, index):
-    """Every numeric argument of every function (issue: "1 B/dB", "1 Np*B", "$1 dB/h" gave an
+    """Every numeric argument of every function (regression: "1 B/dB", "1 Np*B", "$1 dB/h" gave an
     internal error, "175 dB" a silently wrong number)."""
     from excel_fixtures import sample_args
     for text in ("1 B/dB", "1 Np*B", "$1 dB/h", "175 dB"):
@@ -456,7 +456,7 @@ def test_a_unit_of_many_factors_is_refused_before_pint_sees_it():
 
 
 def test_a_parse_budget_caps_the_distinct_unit_texts_of_one_request():
-    """Distinct unit texts defeat the parse caches (issue: "1 kB*MB/GiB*ms/s" with variations cost
+    """Distinct unit texts defeat the parse caches (regression: "1 kB*MB/GiB*ms/s" with variations cost
     ~25 s of CPU in one request). Within a budget, the first texts over it are refused naming the
     argument; cached texts cost nothing."""
     import itertools

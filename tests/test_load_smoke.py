@@ -36,7 +36,7 @@ def test_the_checker_counts_wrong_values():
 
 
 def test_one_request_cannot_buy_seconds_of_server_time():
-    """Safety (issue 6, a server for a whole company): a request under the body limit must not keep
+    """Safety (a server for a whole company): a request under the body limit must not keep
     the server busy for seconds. 1,000 calls × 240 unit strings is ~2 MB (under the 2 MB limit) and
     ~240,000 cells; it must be refused (413) or answered quickly. Before unit texts were cached
     (7553434) the single-process server spent ~6.5 s on it, and four such requests held a 1 ms GET
@@ -75,7 +75,7 @@ def test_benchmark_script_quick_mode_prints_the_table():
 
 
 def test_the_hostile_requests_are_allowed_and_at_the_budgets():
-    """The load test's hostile mix (issue 12) sends requests that every limit allows, at the budgets:
+    """The load test's hostile mix sends requests that every limit allows, at the budgets:
     the server must compute them, not refuse them."""
     import json
 

@@ -1,4 +1,4 @@
-"""GPU profile files survive interrupted writes and bad edits (issue 12, item 8), and files are
+"""GPU profile files survive interrupted writes and bad edits, and files are
 written atomically (llmcalc.files.write_atomic).
 
 ``llmcalc calibrate`` writes atomically and keeps the previous profile; a profile that does not load
