@@ -1,6 +1,7 @@
-"""Bounded load test of the add-in server on loopback (issue 6, load).
+"""Bounded load test of the add-in server on loopback.
 
     python benchmarks/load_test.py                        # 50 clients × 30 s, Markdown table
+    python benchmarks/load_test.py --hostile 4            # … while 4 clients send the largest allowed requests
     python benchmarks/load_test.py --clients 10 --duration 3
     python benchmarks/load_test.py --workers 2            # `llmcalc serve --workers 2`
     python benchmarks/load_test.py --json out.json
@@ -16,10 +17,18 @@ whatever happens), warms it up, then runs ``--clients`` concurrent keep-alive cl
 Every answer is checked: HTTP 200, one result per cell, each value equal (rel. 1e-9) to the value
 computed in this process before the run, and each bad cell a cell error with the expected code.
 Anything else (a transport error, a timeout, another status, a wrong or missing value) counts as
-an error. The server's resident memory (RSS) is sampled every second: after warm-up, at the
-middle and at the end of the run. The load generator shares the machine with the server (its CPU
-time is reported). Everything is bounded: requests time out after 30 s and the run stops at
-``--duration``; the whole script stops within about ``--duration`` + 60 s.
+an error. The server's resident memory (RSS, the server and every process it started: the fork
+server and the worker processes) is sampled every second: after warm-up, at the middle and at the
+end of the run. The load generator shares the machine with the server (its CPU time is reported).
+
+With ``--hostile N``, N more clients send, one after the other, the largest requests the server's
+budgets allow (:func:`hostile_bodies`: a batch at the result-cell budget, ~200,000 cells and a
+~4.5 MB answer; a batch of 1,000 calls and ~200,000 unit strings; a ~2 MB batch of 1,000 calls with
+90,000 distinct expensive unit texts), and ``/healthz`` is probed once a second. The targets: the
+ordinary clients see 0 errors and p99 < 1 s, every probe answers within 200 ms, RSS < 1 GiB.
+
+Everything is bounded: requests time out after 30 s and the run stops at ``--duration``; the whole
+script stops within about ``--duration`` + 60 s.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -43,6 +53,9 @@ for p in (str(ROOT), str(HERE)):
 from bench import WITH_UNITS, Server, example_calls, fmt_time, machine_info  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
+HEALTH_TARGET_S = 0.2           # each 1 s /healthz probe during a hostile run
+ORDINARY_P99_TARGET_S = 1.0     # ordinary clients' p99 during a hostile run
+RSS_TARGET_BYTES = 2**30        # the server's process tree during a hostile run
 BAD_CELLS = [  # (call, expected error code)
     ({"function": "LLM_TRAIN_DAYS", "args": [175e9, "10**10**10", 1024, "A100"]}, "#VALUE!"),
     ({"function": "LLM_TRAIN_DAYS", "args": [175e9, 300e9, 0, "A100"]}, "#VALUE!"),
@@ -166,6 +179,124 @@ class Connection:
 
 
 # ------------------------------------------------------------------------------------------
+# The hostile mix
+
+
+def hostile_bodies() -> list[bytes]:
+    """The largest requests the default budgets allow, each under the 2 MB body limit."""
+    import itertools
+
+    from llmcalc.excel.compute import Limits
+    limits = Limits()
+
+    def broadcast(side):
+        return {"function": "LLM_TRAIN_DAYS", "args": [[[i % 9 + 1] for i in range(side)],
+                                                       [[j % 9 + 1 for j in range(side)]], 1024, "A100"]}
+    # result cells at the budget: two calls at the per-call limit (316² ≤ 100,000)
+    cells = {"calls": [broadcast(316), broadcast(316)]}
+    # 1,000 calls of unit strings: the argument-cell budget
+    per_call = limits.max_request_cells // limits.max_batch - 2
+    strings = {"calls": [{"function": "LLM_COMM_SECONDS", "args": [["5 GB"] * per_call, "200 Gb/s", "80%"]}]
+               * limits.max_batch}
+    # distinct expensive unit texts (the parse caches do not help): the unit-text budget
+    atoms = ["kB", "MB", "GB", "KiB", "MiB", "GiB", "ms", "s", "h", "min"]
+    texts = [f"1 {a}*{b}/{c}*{d}/{e}" for a, b, c, d, e in itertools.product(atoms, repeat=5)]
+    distinct = {"calls": [{"function": "LLM_COMM_SECONDS", "args": [texts[i * 90:(i + 1) * 90], "200 Gb/s"]}
+                          for i in range(limits.max_batch)]}
+    bodies = [json.dumps(b, separators=(",", ":")).encode() for b in (cells, strings, distinct)]
+    assert all(len(b) <= limits.max_body_bytes for b in bodies), [len(b) for b in bodies]
+    return bodies
+
+
+class HostileStats:
+    def __init__(self):
+        self.statuses: dict = {}
+        self.bytes_in = self.bytes_out = 0
+        self.latencies: list[float] = []
+
+
+async def hostile_loop(cid: int, port: int, stop_at: float, bodies: list[bytes], stats: HostileStats):
+    conn = Connection(port)
+    i = cid
+    try:
+        while time.monotonic() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                status, data = await asyncio.wait_for(conn.request("POST", "/api/v1/batch", body), REQUEST_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - counted, not checked
+                stats.statuses[type(exc).__name__] = stats.statuses.get(type(exc).__name__, 0) + 1
+                await conn.close()
+                continue
+            stats.latencies.append(time.perf_counter() - t0)
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            stats.bytes_out += len(body)
+            stats.bytes_in += len(data)
+    finally:
+        await conn.close()
+
+
+def health_probe(port: int, stop_at: float, out: list) -> None:
+    """GET /healthz once a second on a fresh connection; latency, or None for a failure. Runs in
+    its own thread, so the load generator's event loop does not delay it."""
+    import http.client
+    while time.monotonic() < stop_at:
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/healthz")
+            ok = conn.getresponse().status == 200
+            out.append(time.perf_counter() - t0 if ok else None)
+        except OSError:
+            out.append(None)
+        finally:
+            conn.close()
+        time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+
+
+def _family(pid: int) -> set:
+    """A process and all its descendants (Linux /proc): the server, its fork server and workers."""
+    parents: dict = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    family, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        family.add(p)
+        todo += [c for c, parent in parents.items() if parent == p and c not in family]
+    return family
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants (``statm``: resident pages)."""
+    pages = 0
+    for p in _family(pid):
+        try:
+            pages += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its living descendants (a worker ended at a
+    deadline takes its CPU time with it)."""
+    total = 0.0
+    for p in _family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+# ------------------------------------------------------------------------------------------
 # The run
 
 
@@ -248,33 +379,29 @@ async def client_loop(cid: int, port: int, stop_at: float, cells: list[dict], pl
         await conn.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its reaped children (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
-
-
 async def sample_rss(server, stop: asyncio.Event, out: list):
     t0 = time.monotonic()
     while not stop.is_set():
-        out.append((time.monotonic() - t0, server.rss_bytes()))
+        out.append((time.monotonic() - t0, tree_rss(server.proc.pid)))
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
         except asyncio.TimeoutError:
             pass
 
 
-async def _run(port, server, clients, duration, cells, plain, seed):
-    stats = Stats()
+async def _run(port, server, clients, duration, cells, plain, seed, hostile=0, bodies=()):
+    stats, hostile_stats, probes = Stats(), HostileStats(), []
     stop = asyncio.Event()
     rss: list = []
     sampler = asyncio.create_task(sample_rss(server, stop, rss))
     stop_at = time.monotonic() + duration
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(client_loop(i, port, stop_at, cells, plain, stats, seed)) for i in range(clients)]
+    prober = None
+    if hostile:
+        tasks += [asyncio.create_task(hostile_loop(i, port, stop_at, bodies, hostile_stats)) for i in range(hostile)]
+        prober = threading.Thread(target=health_probe, args=(port, stop_at, probes), daemon=True)
+        prober.start()
     # Bounded: every client stops at stop_at and each request times out after REQUEST_TIMEOUT_S.
     done, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT_S + 10)
     for t in pending:
@@ -286,15 +413,21 @@ async def _run(port, server, clients, duration, cells, plain, seed):
     wall = time.perf_counter() - t0
     stop.set()
     await sampler
-    return stats, wall, rss
+    if prober is not None:
+        prober.join(10)
+    return stats, wall, rss, hostile_stats, probes
 
 
-def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: int = 1, warmup: int = 200) -> dict:
-    """Start a server, load it, stop it; returns the measurements."""
+def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: int = 1, warmup: int = 200,
+             hostile: int = 0) -> dict:
+    """Start a server, load it (``hostile``: clients sending the largest allowed requests), stop it;
+    returns the measurements."""
     import httpx
     cells = templates()
     plain = plain_templates(cells)
+    bodies = hostile_bodies() if hostile else []
     client_cpu0 = time.process_time()
+    load_average = os.getloadavg()[0]
     with Server(workers=workers) as server:
         port = server.port
         # Warm-up: every template once, then a few batches (first-use costs are not a leak).
@@ -305,11 +438,12 @@ def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: 
                 r.raise_for_status()
             for t in plain[:10]:
                 c.get(t["path"]).raise_for_status()
-        rss_start = server.rss_bytes()
-        cpu_start = cpu_seconds(server.proc.pid)
-        stats, wall, rss = asyncio.run(_run(port, server, clients, duration, cells, plain, seed))
-        rss_end = server.rss_bytes()
-        server_cpu = cpu_seconds(server.proc.pid) - cpu_start
+        rss_start = tree_rss(server.proc.pid)
+        cpu_start = tree_cpu_seconds(server.proc.pid)
+        stats, wall, rss, hostile_stats, probes = asyncio.run(
+            _run(port, server, clients, duration, cells, plain, seed, hostile, bodies))
+        rss_end = tree_rss(server.proc.pid)
+        server_cpu = tree_cpu_seconds(server.proc.pid) - cpu_start
         alive = server.proc.poll() is None
     client_cpu = time.process_time() - client_cpu0
     lat = sorted(stats.latencies)
@@ -325,9 +459,27 @@ def run_load(clients: int = 50, duration: float = 30.0, seed: int = 1, workers: 
         "rss_start_bytes": rss_start, "rss_mid_bytes": mid[0] if mid else rss_start, "rss_end_bytes": rss_end,
         "rss_max_bytes": max([b for _, b in rss] + [rss_end]),
         "server_cpu_s": server_cpu if workers == 1 else None, "client_cpu_s": client_cpu,
-        "server_alive_at_end": alive, "machine": machine_info(),
+        "server_alive_at_end": alive, "machine": machine_info(), "hostile": hostile, "load_average": load_average,
     }
+    if hostile:
+        answered = [p for p in probes if p is not None]
+        hl = sorted(hostile_stats.latencies)
+        result.update({
+            "hostile_statuses": {str(k): v for k, v in hostile_stats.statuses.items()},
+            "hostile_requests": len(hl), "hostile_mb_sent": hostile_stats.bytes_out / 1e6,
+            "hostile_mb_received": hostile_stats.bytes_in / 1e6,
+            "hostile_p50_s": hl[len(hl) // 2] if hl else float("nan"), "hostile_max_s": hl[-1] if hl else float("nan"),
+            "health_probes": len(probes), "health_failed": len(probes) - len(answered),
+            "health_max_s": max(answered) if answered else float("nan"),
+            "health_over_target": sum(1 for p in answered if p >= HEALTH_TARGET_S),
+        })
     return result
+
+
+def hostile_targets_met(r: dict) -> bool:
+    """The hostile-mix targets: ordinary clients 0 errors and p99 < 1 s, every /healthz probe < 200 ms, RSS < 1 GiB."""
+    return (r["errors"] == 0 and r["p99_s"] < ORDINARY_P99_TARGET_S and r["health_failed"] == 0
+            and r["health_over_target"] == 0 and r["rss_max_bytes"] < RSS_TARGET_BYTES)
 
 
 def steady_memory(r: dict) -> bool:
@@ -341,7 +493,7 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; server `llmcalc serve --http` "
              f"({r['workers']} worker{'s' if r['workers'] > 1 else ''}) and load generator on the same machine. "
-             f"Run {m['date']}.", "",
+             f"Load average at start: {r.get('load_average', float('nan')):.2f}. Run {m['date']}.", "",
              "| metric | value |", "|---|---|",
              f"| concurrent clients × duration | {r['clients']} × {r['duration_s']:g} s (wall {r['wall_s']:.1f} s) |",
              f"| requests (batches + plain-text GETs) | {r['requests']:,} ({r['batches']:,} + {r['plain_requests']:,}) |",
@@ -354,7 +506,19 @@ def markdown(r: dict) -> str:
              f"| memory steady (second half grows < 10% and < 32 MiB) | {'yes' if steady_memory(r) else '**no**'} |",
              ]
     if r["server_cpu_s"] is not None:
-        lines.append(f"| CPU: server / load generator | {r['server_cpu_s']:.1f} s / {r['client_cpu_s']:.1f} s |")
+        lines.append(f"| CPU: server and its processes / load generator | {r['server_cpu_s']:.1f} s / "
+                     f"{r['client_cpu_s']:.1f} s |")
+    if r.get("hostile"):
+        statuses = ", ".join(f"{v:,} × {k}" for k, v in sorted(r["hostile_statuses"].items()))
+        lines += [
+            f"| hostile clients: requests (status) | {r['hostile']} clients: {r['hostile_requests']:,} ({statuses}); "
+            f"{r['hostile_mb_sent']:,.0f} MB sent, {r['hostile_mb_received']:,.0f} MB received |",
+            f"| hostile request latency p50 / max | {fmt_time(r['hostile_p50_s'])} / {fmt_time(r['hostile_max_s'])} |",
+            f"| `/healthz` probes (1 a second): answered / slowest / at or over 200 ms | "
+            f"{r['health_probes'] - r['health_failed']} of {r['health_probes']} / {fmt_time(r['health_max_s'])} / "
+            f"**{r['health_over_target']}** |",
+            f"| hostile-mix targets (ordinary: 0 errors, p99 < 1 s; probes < 200 ms; RSS < 1 GiB) | "
+            f"{'met' if hostile_targets_met(r) else '**missed**'} |"]
     if r["error_samples"]:
         lines += ["", "First errors:", *[f"* `{e}`" for e in r["error_samples"]]]
     return "\n".join(lines)
@@ -366,15 +530,19 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds (at most 600)")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hostile", type=int, default=0, help="clients sending the largest allowed requests")
     ap.add_argument("--json", metavar="FILE")
     ns = ap.parse_args(argv)
     if not (1 <= ns.clients <= 1000 and 0 < ns.duration <= 600):
         ap.error("--clients must be 1..1000 and --duration 0..600 s")
-    r = run_load(ns.clients, ns.duration, ns.seed, ns.workers)
+    if not 0 <= ns.hostile <= 50:
+        ap.error("--hostile must be 0..50")
+    r = run_load(ns.clients, ns.duration, ns.seed, ns.workers, hostile=ns.hostile)
     print(markdown(r))
     if ns.json:
         Path(ns.json).write_text(json.dumps(r, indent=2))
-    return 0 if r["errors"] == 0 and r["server_alive_at_end"] and steady_memory(r) else 1
+    ok = r["errors"] == 0 and r["server_alive_at_end"] and (hostile_targets_met(r) if ns.hostile else steady_memory(r))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -2,16 +2,19 @@
 
 No formula lives here. A call names a registry function by its spreadsheet name and passes
 positional and/or named arguments as spreadsheets send them (numbers, strings, booleans, empty,
-or 1-/2-D lists for ranges); :func:`run_call` checks the request-level limits, calls
-``Function.sheet_value`` and turns the value into JSON (a NumPy array becomes nested lists, keeping
-a column a column). Every failure becomes a :class:`CallFailure` with the spreadsheet error code
-(``#VALUE!`` for bad input, naming the argument; ``#NUM!`` for a result that is not a finite
-number; ``#NAME?`` for an unknown function) and the HTTP status the plain-text endpoint answers.
+or 1-/2-D lists for ranges); :func:`prepare` checks the request limits and counts the call's cells
+(before anything is computed, so a whole request can be weighed against its budget first),
+:func:`compute` calls ``Function.sheet_value`` and turns the value into JSON (a NumPy array becomes
+nested lists, keeping a column a column). Every failure becomes a :class:`CallFailure` with the
+spreadsheet error code (``#VALUE!`` for bad input, naming the argument; ``#NUM!`` for a result
+that is not a finite number; ``#NAME?`` for an unknown function) and the HTTP status the
+plain-text endpoint answers.
 """
 from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -24,30 +27,48 @@ log = logging.getLogger("llmcalc.server")
 
 VALUE, NA, NUM, NAME = "#VALUE!", "#N/A", "#NUM!", "#NAME?"
 
-# Arguments that name a file on the machine running llmcalc (a GPU profile written by
-# `llmcalc calibrate`). Useful in Python and the CLI; through the server they would let any caller
-# probe the server's files, so the server refuses them (as it refuses model arguments ending in
-# .json, which are Hugging Face config paths). A kind may also declare ``reads_files = True``.
-SERVER_FILE_ARGUMENTS = frozenset({"profile"})
+MAX_MESSAGE = 1000           # characters of one error message (they quote the input they refuse)
+# JSON bytes one result cell can take ("-1.2345678901234567e-308" and a separator or bracket),
+# and one call's wrapper or error message: a request's answer is at most the sum, known before
+# computing (text results are checked again as the answer is written).
+CELL_BYTES = 28
+CALL_BYTES = 64 + 2 * MAX_MESSAGE
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits (issue 6). The defaults fit a large workbook recalculation."""
+    """Request limits and per-request budgets. The defaults fit a large
+    workbook recalculation; a request over a budget is refused whole, before any computing."""
 
     max_body_bytes: int = 2_000_000     # one request body
     max_batch: int = 1000               # calls in one POST /api/v1/batch
-    max_values: int = 100_000           # cells in one call's arguments together
+    max_values: int = 100_000           # cells in one call's arguments, and in its result
     max_string: int = 400               # characters in one string argument
-    call_timeout_s: float = 10.0        # wall-clock seconds for one call
+    max_request_cells: int = 200_000    # cells in all the arguments of one request, and in all its results
+    max_response_bytes: int = 8_000_000  # one answer (CALL_BYTES per call + CELL_BYTES per result cell at most)
+    max_unit_texts: int = 200           # different unit texts one request may make the server parse
+    call_timeout_s: float = 10.0        # wall-clock seconds for one call (its worker process is then ended)
+    header_timeout_s: float = 10.0      # to receive a request's headers
+    body_timeout_s: float = 20.0        # to receive a request's body
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` as it can always be encoded (lone surrogates become U+FFFD) and at most ``limit`` characters."""
+    text = _SURROGATES.sub("\ufffd", str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class CallFailure(Exception):
     """A call that cannot give a value: spreadsheet ``code``, ``message``, HTTP ``status``."""
 
     def __init__(self, code: str, message: str, status: int = 400, argument: str | None = None):
+        message = safe_text(message)
         super().__init__(message)
-        self.code, self.message, self.status, self.argument = code, message, status, argument
+        self.code, self.message, self.status = code, message, status
+        self.argument = safe_text(argument, 100) if argument else None
 
     def to_dict(self) -> dict:
         out = {"code": self.code, "message": self.message}
@@ -104,10 +125,12 @@ def single_cell(value):
 
 
 def _refuse_files(fn: Function, name: str, value) -> None:
+    """An argument whose kind opens files (``reads_files``, e.g. a GPU profile) is refused: through
+    the server it would let any caller probe the server's files."""
     spec = next((a for a in fn.args if a.name == name), None)
     if spec is None or value is None or value == "":
         return
-    if name in SERVER_FILE_ARGUMENTS or getattr(spec.kind, "reads_files", False):
+    if spec.kind.reads_files:
         raise ArgumentError(name, "names a file, which the server does not open; leave it empty "
                                   "(the server uses its own GPU profiles)")
 
@@ -127,20 +150,36 @@ def _result_cells(args: list, kwargs: dict) -> int:
         return 1
 
 
-def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[list, dict]:
+@dataclass
+class Prepared:
+    """One checked call, ready to compute: its function, arguments and cell counts."""
+
+    fn: Function
+    args: list
+    kwargs: dict
+    cells_in: int
+    cells_out: int
+
+
+def prepare(name: str, args: list | None, kwargs: dict | None, limits: Limits) -> Prepared:
+    """Check one call against the per-call limits and count its cells, computing nothing."""
+    fn = find_function(name)
     names = [a.name for a in fn.args]
-    total = 0
-    out_args = []
-    for i, v in enumerate(args):
-        name = names[i] if i < len(names) else f"#{i + 1}"
-        total += _count_and_check(v, name, limits)
-        _refuse_files(fn, name, v)
-        out_args.append(single_cell(v))
-    out_kwargs = {}
-    for k, v in kwargs.items():
-        total += _count_and_check(v, k, limits)
-        _refuse_files(fn, k, v)
-        out_kwargs[k] = single_cell(v)
+    try:
+        total = 0
+        out_args = []
+        for i, v in enumerate(args or []):
+            arg = names[i] if i < len(names) else f"#{i + 1}"
+            total += _count_and_check(v, arg, limits)
+            _refuse_files(fn, arg, v)
+            out_args.append(single_cell(v))
+        out_kwargs = {}
+        for k, v in (kwargs or {}).items():
+            total += _count_and_check(v, k, limits)
+            _refuse_files(fn, k, v)
+            out_kwargs[k] = single_cell(v)
+    except ArgumentError as exc:
+        raise failure_from(exc, fn) from None
     cells = _result_cells(out_args, out_kwargs)
     if cells > limits.max_values:  # a column against a row gives rows × columns results
         raise CallFailure(VALUE, f"the ranges given make {cells:,} result cells; at most {limits.max_values:,} per call",
@@ -148,7 +187,7 @@ def prepare(fn: Function, args: list, kwargs: dict, limits: Limits) -> tuple[lis
     if total > limits.max_values:
         raise CallFailure(VALUE, f"the arguments hold {total} cells; at most {limits.max_values} per call",
                           status=413)
-    return out_args, out_kwargs
+    return Prepared(fn, out_args, out_kwargs, total, cells)
 
 
 def to_json_value(value):
@@ -182,26 +221,26 @@ def failure_from(exc: BaseException, fn: Function | None = None) -> CallFailure:
                        "the server log has the details)", status=422)
 
 
+def compute(call: Prepared):
+    """The JSON value of a prepared call, or raises :class:`CallFailure`."""
+    try:
+        return to_json_value(call.fn.sheet_value(*call.args, **call.kwargs))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a cell error
+        raise failure_from(exc, call.fn) from None
+
+
 def run_call(name: str, args: list | None = None, kwargs: dict | None = None,
              limits: Limits = Limits()):
     """Compute one call; returns the JSON value or raises :class:`CallFailure`."""
-    fn = find_function(name)
-    try:
-        a, kw = prepare(fn, list(args or []), dict(kwargs or {}), limits)
-        return to_json_value(fn.sheet_value(*a, **kw))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a cell error
-        raise failure_from(exc, fn) from None
+    return compute(prepare(name, args, kwargs, limits))
 
 
-def run_explain(name: str, args: list | None = None, kwargs: dict | None = None,
-                limits: Limits = Limits()) -> dict:
-    """The registry's explanation (formula, inputs, steps, sources) for the task pane."""
-    fn = find_function(name)
+def explain(call: Prepared) -> dict:
+    """The registry's explanation of a prepared call (formula, inputs, steps, sources), for the task pane."""
     try:
-        a, kw = prepare(fn, list(args or []), dict(kwargs or {}), limits)
-        return fn.explain(*a, **kw).to_dict()
-    except Exception as exc:  # noqa: BLE001
-        raise failure_from(exc, fn) from None
+        return call.fn.explain(*call.args, **call.kwargs).to_dict()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an error answer
+        raise failure_from(exc, call.fn) from None
 
 
 def format_plain(value) -> str:

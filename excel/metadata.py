@@ -21,7 +21,6 @@ counts arrives as a 2-D array and the function's result is a ``matrix`` that spi
 """
 from __future__ import annotations
 
-import json
 import re
 
 from llmcalc.registry import REGISTRY, Arg, Function
@@ -169,7 +168,3 @@ def jsdoc_source(base_url: str) -> str:
         lines += [f" * @returns {{{rtype}}} {_js_comment(fn.result_unit_label)}", " */",
                   f"function {fn.name}({', '.join(a.name for a in fn.args)}) {{}}", ""]
     return "\n".join(lines)
-
-
-def functions_json_text(base_url: str) -> str:
-    return json.dumps(functions_json(base_url), indent=2, ensure_ascii=False)

@@ -15,11 +15,16 @@ SI and IEC prefixes stay apart: ``GB`` is 1e9 bytes, ``GiB`` is 2**30 bytes.
 The registry is built on first use (it takes ~0.15 s), which keeps ``import llmcalc`` fast.
 
 User strings are never evaluated as expressions: :func:`parse_quantity` accepts
-``<number> [suffix] [unit]`` only, checks length and characters, parses the number with ``float``
-and the unit with pint's unit parser (which does not evaluate numbers), and caches unit parses.
+``<number> [suffix] [unit]`` only, checks length, characters and the number of unit factors, parses
+the number with ``float`` and the unit with pint's unit parser (which does not evaluate numbers),
+and caches unit parses. Logarithmic units (dB, Np, octave, decade, dBm…) are refused: nothing
+llmcalc computes is logarithmic, and pint would read ``"175 dB"`` as the ratio 10^17.5/10 ≈ 220.
+A server can cap the pint work one request may cause with :func:`parse_budget`.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import re
@@ -28,6 +33,7 @@ from importlib import resources
 from .errors import ArgumentError
 
 _REGISTRY = None
+_LOGARITHMIC: frozenset = frozenset()  # canonical names of logarithmic units, filled with the registry
 
 # Definitions added to pint's defaults.
 _EXTRA_DEFINITIONS = """
@@ -46,6 +52,16 @@ def ureg():
     if _REGISTRY is None:
         _REGISTRY = _build_registry()
     return _REGISTRY
+
+
+def _logarithmic_names(definitions: str) -> frozenset:
+    """Names of the units pint defines with a ``logbase`` (decibel, neper, octave, decade, dBm…)."""
+    names = set()
+    for line in definitions.splitlines():
+        line = line.split("#", 1)[0]
+        if "logbase:" in line:
+            names.add(line.split("=", 1)[0].strip())
+    return frozenset(names)
 
 
 def _build_registry():
@@ -67,6 +83,10 @@ def _build_registry():
         text = text.replace(old, new)
     constants = base.joinpath("constants_en.txt").read_text(encoding="utf-8")
     text = text.replace("@import constants_en.txt", constants)
+    global _LOGARITHMIC
+    _LOGARITHMIC = _logarithmic_names(text)
+    if not {"decibel", "neper", "octave"} <= _LOGARITHMIC:  # pint changed its file: fail loudly
+        raise RuntimeError("pint's default_en.txt no longer marks decibel/neper/octave with a logbase")
     reg = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=True)
     reg.load_definitions(text.splitlines())
     for line in _EXTRA_DEFINITIONS.strip().splitlines():
@@ -79,6 +99,47 @@ def _build_registry():
 def unit(text: str):
     """A pint Unit from its name, cached (``unit("GB/s")``)."""
     return ureg().parse_units(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _user_unit(cleaned: str):
+    """:func:`unit` for a text a user typed: a text not parsed before spends the parse budget."""
+    _spend_parse()
+    return unit(cleaned)
+
+
+# ---------------------------------------------------------------------------------------------
+# A budget of pint parses (a server caps the work one request can cause)
+
+_PARSES_LEFT: contextvars.ContextVar = contextvars.ContextVar("llmcalc_unit_parses_left", default=None)
+
+
+class ParseBudgetExceeded(Exception):
+    """More distinct unit texts than :func:`parse_budget` allows (reported naming the argument)."""
+
+
+@contextlib.contextmanager
+def parse_budget(distinct_units: int):
+    """Within this block, at most ``distinct_units`` unit texts not already cached are parsed by
+    pint; the next one is refused with an :class:`ArgumentError` naming its argument. Each pint
+    parse costs up to a few milliseconds, so a request of many different unit texts could
+    otherwise cost seconds of CPU (cached texts, such as the same ``"80 GiB"`` in every cell,
+    cost nothing)."""
+    token = _PARSES_LEFT.set([distinct_units, distinct_units])
+    try:
+        yield
+    finally:
+        _PARSES_LEFT.reset(token)
+
+
+def _spend_parse() -> None:
+    left = _PARSES_LEFT.get()
+    if left is None:
+        return
+    if left[0] <= 0:
+        raise ParseBudgetExceeded(f"is one unit text too many: at most {left[1]} different unit texts are read "
+                                  "per request; send fewer different units (or split the request)")
+    left[0] -= 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,13 +179,41 @@ def _clean_unit_text(text: str, rate_expected: bool) -> str:
 
 
 _UNIT_FORBIDDEN = re.compile(r"\d|\^|\*\*")
+_UNIT_WORD = re.compile(r"[A-Za-zµ_]+")
+MAX_UNIT_FACTORS = 8  # "USD/GPU/hour" has 3; pint's cost grows with the number of factors
 
 
-def _check_unit_text(text: str, argument: str) -> None:
-    """Unit names here never need numbers or exponents; pint would evaluate ``B**10**30`` or
-    ``10**10**10`` (unbounded time and memory), so they are refused before pint sees the text."""
+def _unit_text_problem(text: str) -> str | None:
+    """Why a unit text is refused before pint sees it, or None. Unit names here never need numbers
+    or exponents (pint would evaluate ``B**10**30`` or ``10**10**10``: unbounded time and memory),
+    and a unit of more than :data:`MAX_UNIT_FACTORS` factors is no unit anyone means."""
     if _UNIT_FORBIDDEN.search(text):
-        raise ArgumentError(argument, f"has a unit with numbers or exponents, which are not supported: {text[:40]!r}")
+        return f"has a unit with numbers or exponents, which are not supported: {text[:40]!r}"
+    factors = len(_UNIT_WORD.findall(text))
+    if factors > MAX_UNIT_FACTORS:
+        return f"has a unit of {factors} factors; at most {MAX_UNIT_FACTORS} are read: {text[:40]!r}"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _logarithmic_unit(cleaned: str) -> str | None:
+    """The first word of a unit text that pint reads as a logarithmic unit, or None."""
+    reg = ureg()
+    for word in _UNIT_WORD.findall(cleaned):
+        if any(name in _LOGARITHMIC for _, name, _ in reg.parse_unit_name(word)):
+            return word
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _logarithmic_unit_of(u) -> str | None:
+    """:func:`_logarithmic_unit` for a pint Unit (cached: formatting a unit costs ~30 µs)."""
+    return _logarithmic_unit(str(u))
+
+
+def _logarithmic_message(word: str) -> str:
+    return (f"has a logarithmic unit ({word!r}), which llmcalc does not read: give a plain number or a "
+            "linear unit (B, GB, GiB, s, h, TFLOP/s, USD/h)")
 
 
 def split_number(text: str, argument: str) -> tuple[float, str]:
@@ -195,14 +284,20 @@ def _unit_factor(rest: str, expected: str, allow_count_suffix: bool) -> float:
 
     Cached per distinct unit text, so a spreadsheet range of a million ``"80 GiB"`` cells asks
     pint once. Every unit here is multiplicative (no temperatures), so a factor is exact."""
-    if _UNIT_FORBIDDEN.search(rest):
-        raise _UnitProblem(f"has a unit with numbers or exponents, which are not supported: {rest[:40]!r}")
+    problem = _unit_text_problem(rest)
+    if problem:
+        raise _UnitProblem(problem)
     rate_expected = "second" in expected or "/s" in expected
     cleaned = _clean_unit_text(rest, rate_expected)
     try:
-        got = unit(cleaned)
+        got = _user_unit(cleaned)
+    except ParseBudgetExceeded as exc:
+        raise _UnitProblem(str(exc)) from None
     except Exception:
         raise _UnitProblem(f"has a unit that is not known: {rest!r}") from None
+    log_word = _logarithmic_unit(cleaned)
+    if log_word:
+        raise _UnitProblem(_logarithmic_message(log_word))
     reg = ureg()
     q = reg.Quantity(1.0, got)
     if not expected:
@@ -222,6 +317,9 @@ def _unit_factor(rest: str, expected: str, allow_count_suffix: bool) -> float:
 
 def quantity_magnitude(q, argument: str, expected: str, *, allow_dimensionless: bool = False):
     """Magnitude of a pint Quantity ``q`` in ``expected``, with a clear error naming ``argument``."""
+    log_word = _logarithmic_unit_of(q.units)
+    if log_word:
+        raise ArgumentError(argument, _logarithmic_message(log_word))
     exp_unit = unit(expected) if expected else ureg().dimensionless
     if allow_dimensionless and q.dimensionless:
         return q.to("").magnitude
@@ -240,11 +338,19 @@ def parse_unit_text(text: str, argument: str):
     if len(text) > 40 or not _ALLOWED.match(text) or not text.strip():
         raise ArgumentError(argument, f"is not a unit name: {text[:40]!r}")
     stripped = text.strip()
-    _check_unit_text(stripped, argument)
+    problem = _unit_text_problem(stripped)
+    if problem:
+        raise ArgumentError(argument, problem)
     if stripped == "$" or stripped.upper() == "USD":
         stripped = "USD"
     cleaned = _clean_unit_text(stripped.replace("$", "USD"), rate_expected="FLOPS" in stripped)
     try:
-        return unit(cleaned)
+        parsed = _user_unit(cleaned)
+    except ParseBudgetExceeded as exc:
+        raise ArgumentError(argument, str(exc)) from None
     except Exception:
         raise ArgumentError(argument, f"is not a known unit: {text!r}") from None
+    log_word = _logarithmic_unit(cleaned)
+    if log_word:
+        raise ArgumentError(argument, _logarithmic_message(log_word))
+    return parsed

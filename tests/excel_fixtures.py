@@ -42,16 +42,19 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The real app under uvicorn on 127.0.0.1 in a thread (HTTP, or HTTPS with given files)."""
+    """The real app under uvicorn on 127.0.0.1 in a thread (HTTP, or HTTPS with given files), with
+    the uvicorn settings of `llmcalc serve`; stopping it ends the app's worker processes."""
 
     def __init__(self, app, certfile: str | None = None, keyfile: str | None = None, port: int | None = None):
         import uvicorn
 
+        from llmcalc.excel.server import uvicorn_options
+
         self.port = port or free_port()
         scheme = "https" if certfile else "http"
         self.url = f"{scheme}://{'localhost' if certfile else '127.0.0.1'}:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", ssl_certfile=certfile, ssl_keyfile=keyfile)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                ssl_certfile=certfile, ssl_keyfile=keyfile, **uvicorn_options(app.state.limits))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

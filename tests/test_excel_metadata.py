@@ -222,6 +222,7 @@ def test_base_url_renders_a_manifest_for_a_company_host():
 
 
 def test_without_base_url_the_manifest_follows_the_request_host():
-    with live_server(server.create_app()) as srv, httpx.Client(trust_env=False) as c:
+    """…of an allowed host (any other Host header is refused: DNS rebinding)."""
+    with live_server(server.create_app(allowed_hosts=["addin.example.org"])) as srv, httpx.Client(trust_env=False) as c:
         text = c.get(f"{srv.url}/manifest.xml", headers={"Host": "addin.example.org:4443"}).text
     assert 'DefaultValue="http://addin.example.org:4443/functions.js"' in text

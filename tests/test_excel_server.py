@@ -1,8 +1,9 @@
 """The spreadsheet server over real HTTP (uvicorn on 127.0.0.1): every registry function through the
 batch and the plain-text endpoints, the article numbers, errors as spreadsheet errors, and the
-server-safety rules of issue 6 (limits, time limit, token, CORS, headers, logs, no 500)."""
+server-safety rules (limits, time limit, token, CORS, headers, logs, no 500)."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ from llmcalc.excel.compute import Limits
 from llmcalc.registry import REGISTRY, by_sheet_name
 
 from excel_fixtures import live_server, query_text, sample_args, serve_command
+from worker_hooks import slow_calls
 
 ARTICLE3 = "Article 3 (大模型训练相关参数估算), seeds/003"
 ARTICLE2 = "Article 2 (Aman Sanger 2023, LLaMA-2-70B on 2 × A100-80GB), seeds/002"
@@ -286,17 +288,9 @@ def test_limits_batch_size_body_size_and_cells():
         assert cell["error"]["code"] == "#VALUE!" and "at most 50" in cell["error"]["message"]
 
 
-def test_a_call_over_the_time_limit_is_na_and_the_rest_of_the_batch_still_computes(monkeypatch):
-    fn = by_sheet_name("LLM_PARAMS")
-    original = fn.sheet_value
-
-    def slow(*args, **kwargs):
-        if (args and args[0] == 7) or kwargs.get("layers") == "7":
-            time.sleep(1.5)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(fn, "sheet_value", slow)
-    with live_server(server.create_app(limits=Limits(call_timeout_s=0.3))) as srv, \
+def test_a_call_over_the_time_limit_is_na_and_the_rest_of_the_batch_still_computes():
+    slow = functools.partial(slow_calls, 1.5, "LLM_PARAMS", when=7)      # in the worker processes
+    with live_server(server.create_app(limits=Limits(call_timeout_s=0.3), initializer=slow)) as srv, \
             httpx.Client(base_url=srv.url, trust_env=False, timeout=30) as c:
         t0 = time.monotonic()
         r = c.post("/api/v1/batch", json={"calls": [
@@ -312,11 +306,9 @@ def test_a_call_over_the_time_limit_is_na_and_the_rest_of_the_batch_still_comput
         assert p.status_code == 503 and "limit" in p.text
 
 
-def test_a_batch_of_slow_calls_is_answered_within_a_few_time_limits(monkeypatch):
-    fn = by_sheet_name("LLM_PARAMS")
-    original = fn.sheet_value
-    monkeypatch.setattr(fn, "sheet_value", lambda *a, **k: time.sleep(2) or original(*a, **k))
-    with live_server(server.create_app(limits=Limits(call_timeout_s=0.2))) as srv, \
+def test_a_batch_of_slow_calls_is_answered_within_a_few_time_limits():
+    slow = functools.partial(slow_calls, 2.0, "LLM_PARAMS")              # every call, in the worker processes
+    with live_server(server.create_app(limits=Limits(call_timeout_s=0.2), initializer=slow)) as srv, \
             httpx.Client(base_url=srv.url, trust_env=False, timeout=30) as c:
         t0 = time.monotonic()
         r = c.post("/api/v1/batch", json={"calls": [{"function": "LLM_PARAMS", "args": [96, 12288]}] * 8}).json()

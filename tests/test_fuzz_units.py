@@ -1,4 +1,4 @@
-"""Fuzzing the unit-string parser (issue 6, bad input).
+"""Fuzzing the unit-string parser (bad input).
 
 Every string a user can type into a cell, a notebook or a query parameter reaches
 :func:`llmcalc.units.parse_quantity` (numbers with units) or :func:`llmcalc.units.parse_unit_text`
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import pickle
 import select
 import struct
@@ -227,7 +228,8 @@ UNIT_ATOMS = ["B", "kB", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "bi
               "GB/s", "TB/s", "s", "ms", "µs", "h", "hour", "day", "days", "week", "FLOP", "TFLOP", "FLOPs",
               "TFLOPS", "PFLOP/s", "token", "tokens", "parameter", "params", "USD", "GPU", "GPU-hour", "%",
               "percent", "kg", "m", "Hz", "W", "dimensionless", "zorkmid", "e", "E", "inf", "nan", "K", "B",
-              "T", "billion", "per", "(", ")", "*", "/", "**", "^", "-", "+", "$", ".", ",", "_", " "]
+              "T", "billion", "per", "(", ")", "*", "/", "**", "^", "-", "+", "$", ".", ",", "_", " ",
+              "dB", "Np", "dBm", "dBW", "octave", "oct", "decade", "neper", "decibel"]
 NUMBER_TEXTS = ["0", "-0", "1", "-1", "0.5", ".5", "5.", "+5", "--5", "1e308", "1e309", "-1e309", "1e-400",
                 "1e30", "1e31", "1_000", "1,000", "1,,0", "1e", "1e0001", "0x10", "1e-5", "3.14159",
                 "99999999999999999999999999999999", "nan", "inf", "1e3", "2**3", "10**10**10"]
@@ -240,9 +242,10 @@ unit_exprs = st.lists(st.sampled_from(UNIT_ATOMS + HUGE_POWERS + ["1", "2", "10"
 structured = st.builds(lambda n, u, sep: f"{n}{sep}{u}", st.sampled_from(NUMBER_TEXTS) | st.floats().map(repr),
                        unit_exprs, st.sampled_from(["", " ", "  "]))
 allowed_chars = st.text(alphabet="0123456789eE.,+-*/%$()_ µabBgGikKmMsStTpPhHdDyFLOPSU^", max_size=60)
-any_text = st.text(max_size=120)
+any_text = st.text(max_size=120) | st.text(st.characters(codec=None) | st.characters(categories=["Cs"]), max_size=40)
 user_strings = structured | allowed_chars | any_text | st.sampled_from(HUGE_POWERS).map(lambda s: "1 " + s)
 EXPECTED = ["byte", "byte/second", "FLOP", "FLOP/second", "USD/hour", "day", "token", "parameter", ""]
+LOG_WORD = re.compile(r"(?<![A-Za-z])(dB[mWu]?|Np|neper|decibel|octave|oct|decade)(?![A-Za-z])")
 
 # ------------------------------------------------------------------------------------------
 # Any string: a finite number or a clear error, in bounded time
@@ -255,6 +258,7 @@ def test_any_string_parses_or_names_the_argument(sandbox, text, expected, count)
     assert_bounded_clear(out, "x", (text, expected, count))
     if out.kind == "ok":
         assert isinstance(out.value, float) and math.isfinite(out.value), (text, out)
+        assert not LOG_WORD.search(text.split(" ", 1)[-1]), (text, out)  # never a logarithmic reading
 
 
 @FUZZ
@@ -371,3 +375,105 @@ def test_a_decimal_comma_is_never_read_as_a_thousands_separator(text, decimal):
         assert e.argument == "x"
         return
     assert decimal is not None and got == pytest.approx(decimal * 1e9), (text, got)
+
+
+# ------------------------------------------------------------------------------------------
+# Logarithmic units are refused (a decibel is no byte, parameter or dollar)
+
+
+@pytest.mark.parametrize("text,expected,count", [
+    ("1 B/dB", "byte", False), ("1 Np*B", "byte", False), ("$1 dB/h", "USD/hour", False),
+    ("175 dB", "parameter", True), ("3 dBm", "", False), ("1 octave", "", False), ("2 decade", "", False),
+    ("1 GB/oct", "byte", False), ("5 dB GB", "byte", False),
+])
+def test_logarithmic_units_are_refused_naming_the_argument(text, expected, count):
+    """Regression: "175 dB" was read as 10^(175/10)/10 ≈ 220 parameters, and "1 B/dB" raised an
+    AttributeError inside pint (an internal error with a traceback in the server log)."""
+    with pytest.raises(ArgumentError) as e:
+        parse_quantity(text, "volume", expected, allow_count_suffix=count)
+    assert e.value.argument == "volume" and "logarithmic unit" in str(e.value), str(e.value)
+
+
+def test_logarithmic_unit_names_and_quantities_are_refused():
+    from llmcalc.units import parse_unit_text, quantity_magnitude, ureg
+    for name in ("dB", "Np", "dBm", "octave", "GB/dB"):
+        with pytest.raises(ArgumentError) as e:
+            parse_unit_text(name, "from_unit")
+        assert e.value.argument == "from_unit" and "logarithmic" in str(e.value)
+    with pytest.raises(ArgumentError) as e:
+        quantity_magnitude(ureg().Quantity(3, "dB"), "params", "", allow_dimensionless=True)
+    assert e.value.argument == "params" and "logarithmic" in str(e.value)
+    assert parse_unit_text("GiB", "to_unit") == ureg().Unit("GiB")       # linear units still read
+
+
+def _numeric_arguments():
+    import llmcalc.kinds as kinds
+    from llmcalc.registry import REGISTRY
+
+    from excel_fixtures import sample_args
+    for fn in REGISTRY.values():
+        args = sample_args(fn)
+        for i, a in enumerate(fn.args):
+            if isinstance(a.kind, kinds.Number) and i < len(args):
+                yield pytest.param(fn, i, id=f"{fn.sheet_name}.{a.name}")
+
+
+@pytest.mark.parametrize("fn,index", list(_numeric_arguments()))
+def test_every_numeric_argument_refuses_a_logarithmic_unit(fn, index):
+    """Every numeric argument of every function (regression: "1 B/dB", "1 Np*B", "$1 dB/h" gave an
+    internal error, "175 dB" a silently wrong number)."""
+    from excel_fixtures import sample_args
+    for text in ("1 B/dB", "1 Np*B", "$1 dB/h", "175 dB"):
+        args = list(sample_args(fn))
+        args[index] = text
+        with pytest.raises(ArgumentError) as e:
+            fn.sheet_value(*args)
+        assert e.value.argument == fn.args[index].name, (text, str(e.value))
+        assert "logarithmic unit" in str(e.value), (text, str(e.value))
+
+
+def test_params_175_db_is_an_error_not_220_parameters():
+    import llmcalc
+    with pytest.raises(ArgumentError) as e:
+        llmcalc.train_days(params="175 dB", tokens=300e9, gpus=1024, gpu="A100")
+    assert e.value.argument == "params" and "logarithmic" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------
+# The parse cost of one string, and of one request, is bounded
+
+
+def test_a_unit_of_many_factors_is_refused_before_pint_sees_it():
+    from llmcalc.units import MAX_UNIT_FACTORS
+    text = "1 " + "*".join(["kB", "MB", "GiB", "ms", "s", "h", "TB", "KiB", "min"][:MAX_UNIT_FACTORS + 1])
+    with pytest.raises(ArgumentError) as e:
+        parse_quantity(text, "volume", "byte")
+    assert e.value.argument == "volume" and f"at most {MAX_UNIT_FACTORS}" in str(e.value)
+    ok = "1 " + "*".join(["kB", "MB", "GiB", "ms", "s", "h", "TB", "KiB"][:MAX_UNIT_FACTORS]) + "/" + "kB"
+    assert len(ok.split()) == 2                                      # a shorter unit of that many factors…
+    with pytest.raises(ArgumentError):                               # …is read (and here refused for its dimension)
+        parse_quantity(ok, "volume", "byte")
+
+
+def test_a_parse_budget_caps_the_distinct_unit_texts_of_one_request():
+    """Distinct unit texts defeat the parse caches (regression: "1 kB*MB/GiB*ms/s" with variations cost
+    ~25 s of CPU in one request). Within a budget, the first texts over it are refused naming the
+    argument; cached texts cost nothing."""
+    import itertools
+
+    from llmcalc.units import parse_budget
+    atoms = ["kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"]
+    texts = [f"1 {a}*{b}/{c}" for a, b, c in itertools.product(atoms, atoms, ["ms", "s", "h"])][:60]
+    parse_quantity("80 GiB", "x", "byte")                           # cached before the budget starts
+    with parse_budget(50):
+        for i, t in enumerate(texts):
+            try:
+                parse_quantity(t, f"arg{i}", "byte*byte/second")
+            except ArgumentError as e:
+                if "unit texts" in str(e):
+                    assert i == 50 and e.argument == "arg50" and "at most 50" in str(e)
+                    break
+        else:
+            pytest.fail("the 51st distinct unit text was read")
+        assert parse_quantity("80 GiB", "x", "byte") == 80 * 2**30  # a cached text is still read
+    parse_quantity(texts[55], "x", "byte*byte/second")               # outside the block: no budget

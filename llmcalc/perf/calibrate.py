@@ -19,7 +19,9 @@ It measures, with the same kernels the reference engine uses:
 The byte template of the memory-bound kernels and the memory constants are properties of the
 engine, not of the GPU: they are kept from the built-in profile. The file records the device,
 PyTorch version, shapes and raw timings. llmcalc uses it when passed as ``profile=FILE`` (CLI:
-``--profile FILE``) or, when written to the default place, for that GPU automatically.
+``--profile FILE``) or, when written to the default place, for that GPU automatically. The file
+is written atomically (an interrupted run leaves the previous profile whole) and the previous
+profile is kept next to it as ``<name>.json.bak``.
 """
 from __future__ import annotations
 
@@ -311,10 +313,14 @@ def main(argv: list[str]) -> int:
         from .profile import user_profile_path
         out = user_profile_path(gpu_name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(prof, indent=1) + "\n", encoding="utf-8")
+    # Atomically (an interrupted run leaves the previous profile whole), keeping the previous
+    # profile, minutes of measurement, as <name>.bak.
+    from ..files import backup_path, write_atomic
+    had_previous = out.is_file()
+    write_atomic(out, (json.dumps(prof, indent=1) + "\n").encode("utf-8"), backup=True)
     from .profile import forget_user_profiles
     forget_user_profiles()  # this process picks the new profile up on its next call
-    print(f"wrote {out}")
+    print(f"wrote {out}" + (f" (the previous profile is kept as {backup_path(out)})" if had_previous else ""))
     if cat is None:
         print("note: this device is not a catalog GPU; pass the file explicitly: profile=FILE / --profile FILE")
     return 0

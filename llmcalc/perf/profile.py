@@ -211,20 +211,40 @@ def _read_file(path: str, gpu) -> Profile:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ArgumentError("profile", f"cannot read {path!r}: {exc.strerror or exc}") from None
+        raise ArgumentError("profile", f"cannot read the GPU profile {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ArgumentError("profile", f"the GPU profile {path} is not UTF-8 text; {_how_to_fix(path)}") from None
     except json.JSONDecodeError as exc:
-        raise ArgumentError("profile", f"{path!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        raise ArgumentError("profile", f"the GPU profile {path} is not valid JSON ({exc.msg}, line {exc.lineno}); "
+                                       f"{_how_to_fix(path)}") from None
     base = derived(gpu) if gpu is not None else measured()
-    return _from_dict(data, path=path, base=base)
+    try:
+        return _from_dict(data, path=path, base=base)
+    except ArgumentError as exc:
+        raise ArgumentError("profile", f"the GPU profile {path} {exc.problem}; {_how_to_fix(path)}") from None
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError("profile", f"the GPU profile {path} has a value of the wrong type ({exc}); "
+                                       f"{_how_to_fix(path)}") from None
+
+
+def _how_to_fix(path: str) -> str:
+    from ..files import backup_path
+
+    backup = backup_path(path)
+    restore = f", or restore the previous one: copy {backup} over it" if backup.is_file() else ""
+    return (f"measure it again with `llmcalc calibrate`{restore}, or delete it to use the built-in profile")
 
 
 def load(path, gpu=None) -> Profile:
-    """Load a profile file (as written by ``llmcalc calibrate``); missing fields come from ``gpu``'s derived profile."""
+    """Load a profile file (as written by ``llmcalc calibrate``); missing fields come from ``gpu``'s
+    derived profile. A file that does not load is an :class:`ArgumentError` naming ``profile``, the
+    file and how to fix it."""
     shown = str(path)[:80]
     try:
         p = Path(str(path)).expanduser()
         if not p.is_file():
-            raise ArgumentError("profile", f"profile file {shown!r} does not exist")
+            raise ArgumentError("profile", f"profile file {shown!r} does not exist (`llmcalc calibrate --out FILE` "
+                                           "writes one)")
         return _load_file(str(p.resolve()), p.stat().st_mtime, gpu)
     except (OSError, RuntimeError, ValueError) as exc:  # unreadable path, no home directory, NUL byte
         if isinstance(exc, ArgumentError):
@@ -234,15 +254,49 @@ def load(path, gpu=None) -> Profile:
 
 def resolve(gpu, profile=None) -> Profile:
     """The profile to use: an explicit file or Profile, else the user's calibrated file for
-    this GPU if there is one, else the built-in (measured or derived) profile."""
+    this GPU if there is one, else the built-in (measured or derived) profile.
+
+    A calibrated file found automatically that does not load (truncated, hand-edited) does not
+    stop the estimates: the built-in profile is used, with a :class:`ProfileWarning` and a profile
+    name that says which file was skipped and how to fix it (it shows in ``.explain()``). A file
+    passed explicitly that does not load is an error naming ``profile``."""
     if isinstance(profile, Profile):
         return profile
     if profile not in (None, ""):
         return load(profile, gpu)
     user = _user_profile(os.environ.get("LLMCALC_PROFILE_DIR", ""), gpu.name)
     if user is not None:
-        return load(user, gpu)
+        try:
+            return load(user, gpu)
+        except ArgumentError as exc:
+            return _built_in_instead(str(user), exc.problem, gpu)
     return derived(gpu)
+
+
+class ProfileWarning(UserWarning):
+    """A calibrated GPU profile was skipped (the message names the file and how to fix it)."""
+
+
+_SKIPPED: dict = {}
+
+
+def _built_in_instead(path: str, problem: str, gpu) -> Profile:
+    """The built-in profile of ``gpu``, named so that explanations say which file was skipped;
+    warns once per file version."""
+    try:
+        key = (path, Path(path).stat().st_mtime, _gpu_key(gpu))
+    except OSError:
+        key = (path, None, _gpu_key(gpu))
+    if key not in _SKIPPED:
+        import warnings
+
+        warnings.warn(f"llmcalc: the calibrated profile for {gpu.name} was skipped, using the built-in one: {problem}",
+                      ProfileWarning, stacklevel=3)
+        base = derived(gpu)
+        _SKIPPED[key] = base.with_params(
+            name=f"{base.name}, built in: the calibrated profile {path} was skipped, it does not load",
+            provenance=f"{base.provenance} The calibrated profile {path} was skipped: {problem}".strip())
+    return _SKIPPED[key]
 
 
 @functools.lru_cache(maxsize=256)
