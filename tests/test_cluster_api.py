@@ -94,10 +94,11 @@ def test_bad_inputs_name_the_argument_in_python(call, arg):
 def test_bad_plan_in_the_cli_and_over_http(capsys):
     assert cli_main(["train-iteration-time", "Llama-3.1-70B", "H100", "tp=3 dp=8", "4096", "64"]) != 0
     assert "plan" in capsys.readouterr().err
-    from fastapi.testclient import TestClient
+    import httpx
 
+    from excel_fixtures import live_server
     from llmcalc.excel import server
-    with TestClient(server.create_app()) as c:
+    with live_server(server.create_app()) as srv, httpx.Client(base_url=srv.url, timeout=60, trust_env=False) as c:
         r = c.post("/api/v1/batch", json={"calls": [
             {"function": "LLM_TRAIN_ITERATION_TIME", "args": ["Llama-3.1-70B", "H100", "tp=3 dp=8", 4096, 64]},
             {"function": "LLM_TRAIN_PLAN", "args": ["Llama-3.1-8B", "H100", 64, 4096, 256]}]})

@@ -66,10 +66,12 @@ def test_cli(fn, i, capsys):
 
 @pytest.fixture(scope="module")
 def client():
-    from fastapi.testclient import TestClient
+    """The real add-in server on 127.0.0.1, as the spreadsheet clients reach it."""
+    import httpx
 
+    from excel_fixtures import live_server
     from llmcalc.excel import server
-    with TestClient(server.create_app()) as c:
+    with live_server(server.create_app()) as srv, httpx.Client(base_url=srv.url, timeout=60, trust_env=False) as c:
         yield c
 
 
