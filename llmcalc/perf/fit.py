@@ -296,6 +296,7 @@ SERVING_PARAMS = [
     ("roofline_p", 1.0, 8.0),
     ("fmha_efficiency", 0.2, 1.0),
     ("mmha_elements_per_sm_clock", 2.0, 64.0),
+    ("mmha_block_positions", 1.0, 2000.0),
     ("legacy_mma_fraction", 0.2, 1.0),
     ("moe_gemm_efficiency", 0.2, 1.0),
     ("kernel_s", 1e-7, 3e-5),

@@ -137,13 +137,14 @@ def _all_reduce(nbytes, g, cluster, eng: Engine, latency):
 
 
 def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, prefill_len=1.0, decode_context=0.0,
-         distinct=None, gpus: int = 1, dtype="fp8", kv_dtype=None, cluster=None) -> Step:
+         decode_seqs=0.0, distinct=None, gpus: int = 1, dtype="fp8", kv_dtype=None, cluster=None) -> Step:
     """Terms of one engine step on each of ``gpus`` tensor-parallel GPUs (see the module docstring).
 
     ``tokens``: new tokens (rows of every GEMM); ``logits``: rows of the LM head; ``prefill_pairs``:
     Σ over prefill sequences of attended (query, key) pairs, T·(T+1)/2 + T·past for T new tokens after
     ``past`` cached ones; ``prefill_len``: new tokens per prefill sequence (the causal tile waste);
-    ``decode_context``: Σ over decode sequences of their cached positions; ``distinct``: tokens with
+    ``decode_context``: Σ over decode sequences of their cached positions; ``decode_seqs``: their number;
+    ``distinct``: tokens with
     distinct hidden states, which the MoE router sends to independent experts (default: ``tokens``; 1 for a
     benchmark of identical requests, where every token of every sequence has the same hidden state).
     """
@@ -227,9 +228,10 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
         t_dec = t_mem                                               # KV head shared by its query heads
         info["decode_kernel"] = "XQA (grouped-query, KV read once)"
     else:
-        # masked MHA: one thread block per query head reads its KV head (repeats hit L2);
-        # bound by memory or by the SM-cycles per (query head × cached K/V element)
-        elements = C * s.heads * (s.d + s.dv) * L
+        # masked MHA: one thread block per (sequence, query head) reads its KV head (repeats hit L2);
+        # bound by memory or by the SM-cycles per (query head × cached K/V element), each block also
+        # paying a fixed setup and reduction worth ``mmha_block_positions`` positions
+        elements = (C + P["mmha_block_positions"] * _as_float(decode_seqs)) * s.heads * (s.d + s.dv) * L
         t_dec = np.maximum(t_mem, elements / (hw.sm_rate * P["mmha_elements_per_sm_clock"]))
         info["decode_kernel"] = "masked multi-head attention (one block per query head)"
     terms["attention"] = att + t_dec
@@ -269,7 +271,8 @@ def prefill(model, gpu, hw, eng, batch, tokens, *, identical=False, **kw) -> Ste
 def decode(model, gpu, hw, eng, batch, context, *, identical=False, **kw) -> Step:
     """A decode step: one token for each of ``batch`` sequences with ``context`` cached positions each."""
     B, C = _as_float(batch), _as_float(context)
-    return step(model, gpu, hw, eng, tokens=B, logits=B, decode_context=B * C, distinct=1.0 if identical else None,
+    return step(model, gpu, hw, eng, tokens=B, logits=B, decode_context=B * C, decode_seqs=B,
+                distinct=1.0 if identical else None,
                 **kw)
 
 
