@@ -136,6 +136,58 @@ def _all_reduce(nbytes, g, cluster, eng: Engine, latency):
     return np.minimum(np.minimum(one, two), nccl)
 
 
+@dataclass(frozen=True)
+class Attention:
+    """Attention time coefficients of one engine, model and GPU (seconds per unit):
+
+    * prefill: ``per_pair`` × (query, key) pairs × (T + t0)/T, T new tokens per sequence;
+    * decode: max(``mem_per_position`` × Σ context, ``mmha_per_position`` × Σ context +
+      ``mmha_per_sequence`` × sequences); the second term is zero for a grouped-query (XQA) kernel.
+    """
+
+    per_pair: float
+    flops_per_pair: float
+    mem_per_position: float
+    kv_bytes_per_position: float
+    mmha_per_position: float
+    mmha_per_sequence: float
+    kernel: str
+
+
+def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dtype=None) -> Attention:
+    """Attention cost per pair / cached position / sequence, for :func:`step` and the simulator.
+
+    Prefill (fused multi-head attention, 16-bit unless the engine has FP8 context attention on
+    sm90+): FLOPs = 2·a·(d + d_v) per (query, key) pair and layer, at F·η_fmha·φ(d), φ(d) =
+    (d/(d+d0))/(128/(128+d0)) (one exponential per score costs d0 = 64 FLOPs of tensor-core time:
+    FlashAttention-3 paper §3); the diagonal tiles of t0 = 128 are half empty (Dao 2023).
+    Decode: the KV cache of every sequence is read once per step (bytes / BW). An XQA kernel shares
+    each KV head between its query heads and is bound by that read. Masked multi-head attention
+    runs one thread block per (sequence, query head) that reads its KV head (the repeats of a group
+    hit L2) and costs ``1 / mmha_elements_per_sm_clock`` SM-cycles per (query head × cached K or V
+    element), plus a setup and reduction per block worth ``mmha_block_positions`` positions.
+    Source: TensorRT-LLM decoderMaskedMultiheadAttention and XQA kernels; parameters global
+    (engines.json)."""
+    P, F = eng.params, eng.fixed
+    s = Shapes(model, gpus)
+    L = s.L
+    rate = hw.flops(dtype) if (dtype == "fp8" and eng.facts.get("fp8_context_attention")
+                               and hw.arch in ("sm90", "sm100")) else hw.flops("bf16")
+    d0 = F["d0"]
+    phi = (s.d / (s.d + d0)) * ((128.0 + d0) / 128.0)
+    flops_pair = 2.0 * s.heads * (s.d + s.dv) * L
+    per_pair = flops_pair / (rate * P["fmha_efficiency"] * phi)
+    kvb = DTYPE_BYTES[kv_dtype or dtype]
+    kv_layer = s.kv_values_layer if model.attention == "mla" else s.kv_heads * (s.d + s.dv)
+    kv_pos = kv_layer * kvb * L
+    mem = kv_pos / hw.bandwidth
+    if s.heads > s.kv_heads and eng.xqa(model.heads / model.kv_heads, s.d):
+        return Attention(per_pair, flops_pair, mem, kv_pos, 0.0, 0.0, "XQA (grouped-query: each KV head read once)")
+    el = s.heads * (s.d + s.dv) * L / (hw.sm_rate * P["mmha_elements_per_sm_clock"])
+    return Attention(per_pair, flops_pair, mem, kv_pos, el, el * P["mmha_block_positions"],
+                     "masked multi-head attention (one thread block per query head)")
+
+
 def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, prefill_len=1.0, decode_context=0.0,
          decode_seqs=0.0, distinct=None, gpus: int = 1, dtype="fp8", kv_dtype=None, cluster=None) -> Step:
     """Terms of one engine step on each of ``gpus`` tensor-parallel GPUs (see the module docstring).
@@ -152,7 +204,6 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     s = Shapes(model, gpus)
     g = gpus
     M = _as_float(tokens)
-    kvdt = kv_dtype or dtype
     wb = DTYPE_BYTES[dtype]
     ab_in = 1.0 if dtype in ("fp8", "int8") else 2.0       # FP8/INT8 GEMMs take quantised activations
     if dtype in ("int4", "fp4"):
@@ -202,40 +253,21 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
         terms["MoE experts"] = tm
         info["experts_touched"] = touched
 
-    # LM head (16-bit, vocabulary split over the GPUs)
-    terms["LM head"] = _gemm(_as_float(logits), s.vocab, s.h, rate16, bw, eta, p, 2.0, 2.0)
+    # LM head (16-bit, vocabulary split over the GPUs); skipped in a step that needs no logits
+    R = _as_float(logits)
+    terms["LM head"] = np.where(R > 0, _gemm(R, s.vocab, s.h, rate16, bw, eta, p, 2.0, 2.0), 0.0)
 
-    # attention: prefill (fused multi-head attention, 16-bit unless the engine has FP8 context attention)
-    att = 0.0
+    # attention: prefill chunks, then decode over the cached positions
+    a = attention_coefficients(model, hw, eng, gpus=g, dtype=dtype, kv_dtype=kv_dtype)
+    T = np.maximum(_as_float(prefill_len), 1.0)
     pairs = _as_float(prefill_pairs)
-    if np.any(np.asarray(pairs) > 0):
-        fp8_ctx = dtype in ("fp8",) and eng.facts.get("fp8_context_attention") and hw.arch in ("sm90", "sm100")
-        arate = rate if fp8_ctx else rate16
-        T = np.maximum(_as_float(prefill_len), 1.0)
-        d0 = F["d0"]
-        head = (s.d / (s.d + d0)) * ((128.0 + d0) / 128.0)
-        flops = 2.0 * s.heads * (s.d + s.dv) * pairs * L
-        att = att + flops / (arate * P["fmha_efficiency"] * head * (T / (T + F["t0"])))
-        info["prefill_attention_flops"] = flops
-    # attention: decode over the cached positions
+    att = a.per_pair * pairs * (T + F["t0"]) / T
     C = _as_float(decode_context)
-    kvb = DTYPE_BYTES[kvdt]
-    kv_layer = s.kv_values_layer if model.attention == "mla" else s.kv_heads * (s.d + s.dv)
-    kv_bytes = C * kv_layer * kvb * L
-    t_mem = kv_bytes / bw
-    group = s.heads / s.kv_heads
-    if group > 1 and eng.xqa(model.heads / model.kv_heads, s.d):
-        t_dec = t_mem                                               # KV head shared by its query heads
-        info["decode_kernel"] = "XQA (grouped-query, KV read once)"
-    else:
-        # masked MHA: one thread block per (sequence, query head) reads its KV head (repeats hit L2);
-        # bound by memory or by the SM-cycles per (query head × cached K/V element), each block also
-        # paying a fixed setup and reduction worth ``mmha_block_positions`` positions
-        elements = (C + P["mmha_block_positions"] * _as_float(decode_seqs)) * s.heads * (s.d + s.dv) * L
-        t_dec = np.maximum(t_mem, elements / (hw.sm_rate * P["mmha_elements_per_sm_clock"]))
-        info["decode_kernel"] = "masked multi-head attention (one block per query head)"
+    t_dec = np.maximum(a.mem_per_position * C, a.mmha_per_position * C + a.mmha_per_sequence * _as_float(decode_seqs))
     terms["attention"] = att + t_dec
-    info["kv_bytes"] = kv_bytes
+    info["decode_kernel"] = a.kernel
+    info["kv_bytes"] = C * a.kv_bytes_per_position
+    info["prefill_attention_flops"] = pairs * a.flops_per_pair
 
     # fused memory-bound kernels: norms + residual, RoPE + KV-cache write, activation (+ FP8 quantisation)
     e = F["elementwise_bytes"]
