@@ -251,7 +251,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m llmcalc.perf.fit")
     ap.add_argument("--write", action="store_true", help="write the fitted profile to llmcalc/data/profiles/h100-sxm5.json")
     ap.add_argument("--no-cv", action="store_true")
+    ap.add_argument("--serving", action="store_true", help="fit the serving engine on llmcalc/data/published/serving.csv "
+                    "(with --write: into llmcalc/data/profiles/engines.json)")
     ns = ap.parse_args(argv)
+    if ns.serving:
+        return serving_main(write=ns.write, cv=not ns.no_cv)
     prof = full_fit()
     rows = errors(prof, cases())
     print(_table(rows))
@@ -284,9 +288,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 # ------------------------------------------------------------------------------------------ serving
 
@@ -294,7 +295,6 @@ if __name__ == "__main__":
 SERVING_PARAMS = [
     ("gemm_efficiency", 0.5, 1.0),
     ("roofline_p", 1.0, 8.0),
-    ("fmha_efficiency", 0.2, 1.0),
     ("mmha_elements_per_sm_clock", 2.0, 64.0),
     ("mmha_block_positions", 1.0, 2000.0),
     ("legacy_mma_fraction", 0.2, 1.0),
@@ -386,3 +386,35 @@ def serving_table(rows: list[dict]) -> str:
                      f"{r['input']:5d} {r['output']:5d} {('TTFT ms' if unit > 1 else 'tok/s/GPU'):10s} "
                      f"{r['measured'] * unit:10.1f} {r['predicted'] * unit:10.1f} {r['error'] * 100:+6.1f}%")
     return "\n".join(lines)
+
+
+def serving_main(write=False, cv=True) -> int:
+    """Fit the serving engine's global parameters, print the table and the cross-validation."""
+    from . import published, serving_engine as se
+    cs = published.serving_cases()
+    eng = fit_serving(se.engine("trtllm-0.9"), cs)
+    rows = serving_errors(eng, cs)
+    print(serving_table(rows))
+    info = {"method": "least squares on log(predicted/measured) over the 144 rows of llmcalc/data/published/serving.csv "
+                      "(TensorRT-LLM 0.9.0: 96 static-batch throughputs, 48 batch-1 first-token latencies; "
+                      "scipy.optimize.least_squares, soft-L1 loss)",
+            "fitted": [k for k, _, _ in SERVING_PARAMS], "in_sample": serving_summary(rows)}
+    print("in-sample", json.dumps(info["in_sample"]))
+    if cv:
+        for by in ("gpu_name", "model_name"):
+            s = serving_summary(serving_leave_one_group_out(se.engine("trtllm-0.9"), cs, by))
+            info[f"leave_one_{by.split('_')[0]}_out"] = s
+            print(f"leave one {by.split('_')[0]} out", json.dumps(s))
+    print(json.dumps({k: eng.params[k] for k, _, _ in SERVING_PARAMS}, indent=1))
+    if write:
+        path = Path(__file__).resolve().parent.parent / "data" / "profiles" / "engines.json"
+        d = json.loads(path.read_text(encoding="utf-8"))
+        d["params"] = {k: (round(v, 6) if v > 1e-3 else float(f"{v:.4g}")) for k, v in eng.params.items()}
+        d["fit"] = info
+        path.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print("wrote", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -176,7 +176,7 @@ def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dt
     d0 = F["d0"]
     phi = (s.d / (s.d + d0)) * ((128.0 + d0) / 128.0)
     flops_pair = 2.0 * s.heads * (s.d + s.dv) * L
-    per_pair = flops_pair / (rate * P["fmha_efficiency"] * phi)
+    per_pair = flops_pair / (rate * F["fmha_efficiency"] * phi)
     kvb = DTYPE_BYTES[kv_dtype or dtype]
     kv_layer = s.kv_values_layer if model.attention == "mla" else s.kv_heads * (s.d + s.dv)
     kv_pos = kv_layer * kvb * L

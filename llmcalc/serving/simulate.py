@@ -164,7 +164,10 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
             version[rid] += 1
             prompt_eff[rid] = P[rid] + g
             pf_done[rid] = 0
-            wait.appendleft(rid)
+            if wait and pf_done[wait[0]]:
+                wait.insert(1, rid)    # behind the prompt being chunked, which keeps its blocks
+            else:
+                wait.appendleft(rid)
             preemptions += 1
         free -= need
 
