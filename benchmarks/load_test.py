@@ -9,7 +9,7 @@ Starts ``llmcalc serve --http`` on a free port of 127.0.0.1 in a subprocess (sto
 whatever happens), warms it up, then runs ``--clients`` concurrent keep-alive clients for
 ``--duration`` seconds. Each client sends a random mix (seeded) of:
 
-* ``POST /api/v1/batch`` with 1 to 250 cells drawn from every registry function (typical
+* ``POST /api/v1/batch`` with 1 to 250 cells drawn from every registry function (the registry examples'
   arguments, some with units, some ranges of 10 values), 10% of the batches with one bad cell;
 * ``GET /api/v1/call/LLM_…`` plain-text calls (20% of the requests).
 
@@ -40,7 +40,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from bench import WITH_UNITS, Server, fmt_time, machine_info, typical_call  # noqa: E402
+from bench import WITH_UNITS, Server, example_calls, fmt_time, machine_info  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
 BAD_CELLS = [  # (call, expected error code)
@@ -71,8 +71,8 @@ def templates() -> list[dict]:
     from llmcalc.registry import REGISTRY
     out = []
     for fn in REGISTRY.values():
-        args, kwargs = typical_call(fn)
-        out.append({"function": fn.sheet_name, "args": list(args), "named": dict(kwargs)})
+        for args, kwargs in example_calls(fn):
+            out.append({"function": fn.sheet_name, "args": list(args), "named": dict(kwargs)})
     for name, (args, kwargs) in WITH_UNITS.items():
         out.append({"function": REGISTRY[name].sheet_name, "args": list(args), "named": dict(kwargs)})
     # Ranges: a column of 10 parameter counts, a row of 10 contexts.
@@ -94,7 +94,7 @@ def plain_templates(cells: list[dict]) -> list[dict]:
         fn = by_sheet_name(t["function"])
         if any(isinstance(a, list) for a in t["args"]):
             continue
-        params = {a.name: v for a, v in zip(fn.args, t["args"])}
+        params = {a.name: v for a, v in zip(fn.args, t["args"]) if v is not None}
         params.update(t["named"])
         out.append({"path": f"/api/v1/call/{fn.sheet_name}?{urlencode({k: str(v) for k, v in params.items()})}",
                     "expected": t["expected"]})

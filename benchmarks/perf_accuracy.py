@@ -7,7 +7,7 @@
 
 Prints, for every case, predicted vs measured time and peak memory and the error, then the
 median and worst absolute error per kind (prefill, decode, train). Exits with status 1 if a
-target of issue 3 is missed: time median ≤ 10% and worst ≤ 25% per kind; peak inference
+target is missed: time median ≤ 10% and worst ≤ 25% per kind; peak inference
 memory within 5%. Predictions go through the public functions (``llmcalc.prefill_time`` …)
 with no per-case tuning.
 """

@@ -138,7 +138,7 @@ def describe_functions() -> list[dict]:
             "formula": fn.formula,
             "sources": list(fn.sources),
             "matrix": has_matrix_result(fn),
-            "example": [_json_default(v) for v in (fn.example[0] if fn.example else ())],
+            "example": [_json_default(v) for v in (fn.positional(fn.examples[0]) if fn.examples else ())],
             "args": [{"name": a.name, "help": a.help, "unit": a.kind.describe(), "type": a.kind.sheet_type,
                       "optional": a.optional, "default": _json_default(a.default) if a.optional else None,
                       "range": is_matrix_arg(a)} for a in fn.args],

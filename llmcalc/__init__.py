@@ -1,8 +1,9 @@
 """llmcalc: a unit-aware LLM cost calculator.
 
-Every user-facing function is declared once in :mod:`llmcalc.registry` and appears here, in
-``%llmcost``, in the spreadsheet add-in (``=LLM_TRAIN_DAYS(…)``) and the CLI with the same name,
-arguments, defaults and units::
+Every user-facing function is declared once in the registry (:mod:`llmcalc.registry`, functions
+in :mod:`llmcalc.api`) and appears here, in ``%llmcost``, in the spreadsheet add-in
+(``=LLM_TRAIN_DAYS(…)``), the HTTP API and the CLI with the same name, arguments, defaults and
+units::
 
     >>> import llmcalc
     >>> llmcalc.train_days(175e9, 300e9, 1024, "A100")      # doctest: +SKIP
@@ -10,8 +11,15 @@ arguments, defaults and units::
 """
 from __future__ import annotations
 
-from . import api as _api  # noqa: F401  (registers the functions)
 from . import catalog as _catalog
+from .api.catalog_fields import convert
+from .api.inference import (compute_bound_tokens, cost_per_1k_tokens, decode_step_time, decode_tokens_per_s,
+                            forward_flops, max_batch, prefill_ms, prefill_time)
+from .api.memory import (activation_memory_gb, infer_memory_gb, kv_bytes_per_token, kv_cache_gb, serving_memory_gb,
+                         train_memory_gb, train_min_gpus, weights_gb)
+from .api.performance import peak_memory, train_step_time
+from .api.scaling import chinchilla_loss, chinchilla_params, chinchilla_tokens, comm_seconds, optimal_params, optimal_tokens
+from .api.training import params, train_cost, train_days, train_flops, train_gpu_hours, train_gpus
 from .errors import ArgumentError, LLMCalcError, UnknownNameError
 from .hardware import GPU
 from .model import Model
@@ -19,8 +27,6 @@ from .registry import REGISTRY, lookup
 from .units import ureg
 
 __version__ = "0.1.0"
-
-globals().update({name: fn for name, fn in REGISTRY.items() if name not in ("gpu", "model")})
 
 
 def gpu(name, field=None):
@@ -42,8 +48,21 @@ def model(name, field=None):
 gpus = _catalog.gpus
 models = _catalog.models
 
-__all__ = sorted([*REGISTRY, "gpu", "model", "gpus", "models", "GPU", "Model", "ureg", "lookup",
-                  "ArgumentError", "LLMCalcError", "UnknownNameError", "REGISTRY"])
+__all__ = [
+    # training
+    "params", "train_flops", "train_days", "train_gpus", "train_gpu_hours", "train_cost", "train_step_time",
+    # memory
+    "train_memory_gb", "train_min_gpus", "activation_memory_gb", "infer_memory_gb", "weights_gb", "kv_bytes_per_token",
+    "kv_cache_gb", "serving_memory_gb", "peak_memory",
+    # serving
+    "prefill_time", "prefill_ms", "decode_step_time", "decode_tokens_per_s", "cost_per_1k_tokens", "max_batch",
+    "compute_bound_tokens", "forward_flops",
+    # scaling laws, communication, catalogs, units
+    "chinchilla_tokens", "chinchilla_params", "chinchilla_loss", "optimal_params", "optimal_tokens", "comm_seconds",
+    "gpu", "model", "gpus", "models", "convert",
+    # types and helpers
+    "GPU", "Model", "ureg", "lookup", "REGISTRY", "ArgumentError", "LLMCalcError", "UnknownNameError",
+]
 
 
 def load_ipython_extension(ipython):

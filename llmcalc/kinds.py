@@ -270,8 +270,11 @@ class GPURef(Kind):
         return gpu(value, name)
 
     def show(self, g):
-        return (f"{g.name} ({fmt(g.peak.get('bf16') or g.peak.get('fp16', 0) or 0, 'FLOP/s')} dense 16-bit, "
-                f"{fmt(g.memory_bytes / 2**30, 'GiB')}, {fmt(g.bandwidth / 1e12, 'TB/s')})")
+        try:
+            peak = f"{fmt(g.peak_flops('bf16'), 'FLOP/s')} dense 16-bit"
+        except ArgumentError:
+            peak = "no published dense 16-bit peak"
+        return f"{g.name} ({peak}, {fmt(g.memory_bytes / 2**30, 'GiB')}, {fmt(g.bandwidth / 1e12, 'TB/s')})"
 
     def describe(self):
         return "GPU name"

@@ -9,17 +9,20 @@ its formula and sources. The adapters are generated from these objects. Argument
 """
 from __future__ import annotations
 
+import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from .errors import ArgumentError, NonFiniteResultError, UnknownNameError
-from .explain import Explanation
+from . import units
+from .explain import Explanation, fmt
 from .kinds import MAX_ARRAY, Kind
 from .names import normalize, suggest
 from .results import Calc, build_explanation, make_result
+from .sources import cite
 
 REQUIRED = object()
 REGISTRY: dict[str, "Function"] = {}
@@ -33,6 +36,12 @@ class MissingArgumentError(ArgumentError, TypeError):
 
 @dataclass(frozen=True)
 class Arg:
+    """One argument of user functions, described once: name, kind (parsing, unit), help, default.
+
+    Shared arguments are declared once in :mod:`llmcalc.api.args` and reused; ``arg.but(help=…)``
+    gives a variant with another help text or default where a function needs one.
+    """
+
     name: str
     kind: Kind
     help: str
@@ -42,9 +51,56 @@ class Arg:
     def optional(self) -> bool:
         return self.default is not REQUIRED
 
+    def but(self, **changes) -> "Arg":
+        return replace(self, **changes)
 
-@dataclass
+
+@dataclass(frozen=True)
+class Group:
+    """Optional arguments that several functions share and hand on together (the serving settings:
+    GPUs, dtype, KV dtype, utilisations, profile). The implementation receives them as ONE record
+    named ``name`` with an attribute per argument; in a function's ``args`` the group stands for
+    its members not listed there explicitly. Adding an argument to a group adds it, at the end,
+    to every function that uses the group."""
+
+    name: str
+    args: tuple[Arg, ...]
+
+    def __post_init__(self):
+        fields = [(a.name, Any, field(default=a.default)) for a in self.args]
+        object.__setattr__(self, "record", make_dataclass(f"{self.name.title()}Settings", fields, frozen=True))
+
+    def defaults(self, **changes):
+        """The record with every default (and ``changes``), as it reaches an implementation, with values
+        parsed by their kinds: for calling the layers below the registry directly."""
+        values = {a.name: (changes[a.name] if a.name in changes else a.default) for a in self.args}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"{self.name} has no setting {', '.join(sorted(unknown))}")
+        return self.record(**{a.name: None if values[a.name] is None else a.kind.parse(values[a.name], a.name)
+                              for a in self.args})
+
+
+@dataclass(frozen=True)
+class Example:
+    """A call and the value it must give: documentation, and a test run through every front-end.
+
+    ``expected`` is a number (compared with relative tolerance ``rel``) or text; ``note`` says
+    where the expected value comes from (an article's figure, a measurement, a hand calculation).
+    """
+
+    args: tuple
+    expected: Any
+    kwargs: dict = field(default_factory=dict)
+    rel: float = 1e-3
+    note: str = ""
+
+
+@dataclass(repr=False)
 class Function:
+    """A user-facing function: call it (``fn(…)``: a result that explains itself), ``fn.sheet_value(…)``
+    (the plain cell value) or ``fn.explain(…)``; everything else is its declaration."""
+
     name: str
     sheet_name: str
     summary: str
@@ -56,8 +112,9 @@ class Function:
     formula: str
     assumptions: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    example: tuple = ()
+    examples: tuple[Example, ...] = ()
     doc: str = ""
+    groups: tuple[Group, ...] = ()
 
     # -------------------------------------------------------------- calling
     def bind(self, args: tuple, kwargs: dict) -> dict:
@@ -85,10 +142,19 @@ class Function:
                                 f"{', '.join(a.name for a in specs)}")
         return values
 
+    def impl_kwargs(self, values: dict) -> dict:
+        """The implementation's keyword arguments: plain arguments by name, each group as one record."""
+        if not self.groups:
+            return values
+        kwargs = dict(values)
+        for g in self.groups:
+            kwargs[g.name] = g.record(**{a.name: kwargs.pop(a.name) for a in g.args})
+        return kwargs
+
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
         values = self.bind(args, dict(kwargs))
         shape = _check_shapes(values)
-        calc = self.impl(**values)
+        calc = self.impl(**self.impl_kwargs(values))
         if shape is not None and np.shape(calc.value) != shape and not isinstance(calc.value, str):
             # a list given for an argument the formula does not depend on still gives one result per cell
             calc.value = np.broadcast_to(calc.value, shape).copy()
@@ -121,6 +187,16 @@ class Function:
     def python_signature(self) -> str:
         parts = [a.name if not a.optional else f"{a.name}={a.default!r}" for a in self.args]
         return f"{self.name}({', '.join(parts)})"
+
+    def __repr__(self):
+        return f"<llmcalc function {self.python_signature()}>"
+
+    def positional(self, example: Example) -> list:
+        """An example's arguments in spreadsheet order (None where a cell is left empty for its default)."""
+        values = list(example.args) + [example.kwargs.get(a.name) for a in self.args[len(example.args):]]
+        while values and values[-1] is None:
+            values.pop()
+        return values
 
     @property
     def result_unit_label(self) -> str:
@@ -167,33 +243,108 @@ def _check_result(value, fn: Function):
 MAX_COUNT = 2**53  # whole-number results beyond this cannot be exact in a float / int64 cell
 
 
-def user_function(sheet_name: str, *, unit: str, args: list[Arg], category: str, formula: str,
-                  result: str = "quantity", assumptions=(), sources=(), example=()):
-    """Register ``impl`` as a user-facing function; returns the :class:`Function` (callable)."""
+def user_function(sheet_name: str, *, unit: str, args: list, category: str, formula: str,
+                  result: str = "quantity", assumptions=(), sources=(), examples=()):
+    """Register ``impl`` as a user-facing function; returns the :class:`Function` (callable).
+
+    ``args``: :class:`Arg` and :class:`Group` entries in the order users pass them. ``sources``:
+    keys of :mod:`llmcalc.sources`, or ``(key, section)`` pairs. ``examples``: :class:`Example`
+    calls with their expected values. The implementation takes the arguments by name (a group as
+    one record) and declares no defaults of its own: defaults live in the :class:`Arg` only.
+    """
 
     def deco(impl):
         if sheet_name != "LLM_" + impl.__name__.upper():
             raise RuntimeError(f"spreadsheet name {sheet_name} must be LLM_ + {impl.__name__.upper()}")
+        flat, groups = _expand(args)
+        _check_impl(impl, [a.name for a in flat if not any(a in g.args for g in groups)] + [g.name for g in groups])
         doc = (impl.__doc__ or "").strip()
-        fn = Function(
+        return register(Function(
             name=impl.__name__, sheet_name=sheet_name, summary=doc.splitlines()[0] if doc else "",
-            args=tuple(args), unit=unit, result=result, impl=impl, category=category, formula=formula,
-            assumptions=tuple(assumptions), sources=tuple(sources), example=tuple(example), doc=doc,
-        )
-        if fn.name in REGISTRY or sheet_name in _INDEX_BY_SHEET or normalize(fn.name) in _INDEX:
-            raise RuntimeError(f"{fn.name}/{sheet_name} registered twice")
-        REGISTRY[fn.name] = fn
-        _INDEX[normalize(fn.name)] = fn
-        _INDEX_BY_SHEET[sheet_name] = fn
-        fn.__doc__ = _docstring(fn)
-        fn.__signature__ = _signature(fn)
-        return fn
+            args=tuple(flat), unit=unit, result=result, impl=impl, category=category, formula=formula,
+            assumptions=tuple(assumptions), sources=tuple(_cite(s) for s in sources), examples=tuple(examples),
+            doc=doc, groups=tuple(groups)))
 
     return deco
 
 
+def variant(of: Function, sheet_name: str, *, summary: str, unit: str, transform=None, formula: str | None = None,
+            sources=None, examples=()) -> Function:
+    """Register a function that is ``of`` with its result in another unit (``LLM_PREFILL_MS`` of
+    ``LLM_PREFILL_TIME``), or transformed by ``transform(value, values) -> (value, line)`` (tokens per
+    second from a step time): same arguments, defaults, assumptions and calculation."""
+    def impl(**kwargs):
+        calc = of.impl(**kwargs)
+        values = _flat_values(of, kwargs)
+        if transform is None:
+            factor = units.ureg().Quantity(1.0, units.unit(of.unit)).to(units.unit(unit)).magnitude
+            new, line = calc.value * factor, f"{fmt(calc.value, of.unit)} = {fmt(calc.value * factor, unit)}"
+        else:
+            new, line = transform(calc.value, values)
+        steps = calc.steps
+        return Calc(new, (lambda: (steps() if steps else []) + [line]), calc.assumptions, unit=None)
+
+    name = sheet_name[4:].lower()
+    impl.__name__ = name
+    return register(Function(
+        name=name, sheet_name=sheet_name, summary=summary, args=of.args, unit=unit, result=of.result, impl=impl,
+        category=of.category, formula=formula or of.formula, assumptions=of.assumptions,
+        sources=of.sources if sources is None else tuple(_cite(s) for s in sources), examples=tuple(examples),
+        doc=summary, groups=of.groups))
+
+
+def register(fn: Function) -> Function:
+    if fn.name in REGISTRY or fn.sheet_name in _INDEX_BY_SHEET or normalize(fn.name) in _INDEX:
+        raise RuntimeError(f"{fn.name}/{fn.sheet_name} registered twice")
+    REGISTRY[fn.name] = fn
+    _INDEX[normalize(fn.name)] = fn
+    _INDEX_BY_SHEET[fn.sheet_name] = fn
+    fn.__doc__ = _docstring(fn)
+    fn.__signature__ = _signature(fn)
+    fn.__name__ = fn.name
+    return fn
+
+
+def _expand(args) -> tuple[list[Arg], list[Group]]:
+    """Flatten ``args``: a group stands for its members not listed explicitly elsewhere."""
+    explicit = {a.name for a in args if isinstance(a, Arg)}
+    flat, groups = [], []
+    for a in args:
+        if isinstance(a, Group):
+            groups.append(a)
+            flat += [m for m in a.args if m.name not in explicit]
+        else:
+            flat.append(a)
+    names = [a.name for a in flat]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"argument declared twice in {names}")
+    return flat, groups
+
+
+def _check_impl(impl, expected: list[str]):
+    """Defaults are declared once, in the Args: the implementation takes exactly these names, no defaults."""
+    params = inspect.signature(impl).parameters
+    if list(params) != expected:
+        raise RuntimeError(f"{impl.__name__}{inspect.signature(impl)} must take ({', '.join(expected)})")
+    with_default = [p for p in params.values() if p.default is not inspect.Parameter.empty]
+    if with_default:
+        raise RuntimeError(f"{impl.__name__}: declare the default of {with_default[0].name} in its Arg, not in the signature")
+
+
+def _flat_values(fn: Function, kwargs: dict) -> dict:
+    """Implementation keyword arguments back to one value per user argument (groups opened)."""
+    out = dict(kwargs)
+    for g in fn.groups:
+        record = out.pop(g.name)
+        out.update({a.name: getattr(record, a.name) for a in g.args})
+    return out
+
+
+def _cite(source) -> str:
+    return cite(*source) if isinstance(source, tuple) else cite(source)
+
+
 def _signature(fn: Function):
-    import inspect
     return inspect.Signature([
         inspect.Parameter(a.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                           default=a.default if a.optional else inspect.Parameter.empty)
@@ -206,9 +357,17 @@ def _docstring(fn: Function) -> str:
     for a in fn.args:
         d = "" if not a.optional else f" (default {a.default!r})"
         lines.append(f"  {a.name} [{a.kind.describe()}]: {a.help}{d}")
+    if fn.examples:
+        lines += ["", "Examples:"] + [f"  {fn.name}{_call_text(e)} → {e.expected!r}" + (f"  ({e.note})" if e.note else "")
+                                      for e in fn.examples]
     if fn.sources:
         lines += ["", "Sources:"] + [f"  {s}" for s in fn.sources]
     return "\n".join(lines)
+
+
+def _call_text(e: Example) -> str:
+    parts = [repr(v) for v in e.args] + [f"{k}={v!r}" for k, v in e.kwargs.items()]
+    return f"({', '.join(parts)})"
 
 
 def by_sheet_name(name: str) -> Function:

@@ -21,43 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "excel" / "tools"
 
-# Arguments for every registry function, mostly the source articles' inputs (article 2: LLaMA-2-70B
-# on 2 × A100-80GB at $2.21/h, 200 TFLOP/s, 1.3 TB/s; article 3: GPT-3 175B, 300B tokens, A100).
-# A function that is neither here nor has a registry example fails test_every_function_*: add it.
-SAMPLES: dict[str, tuple] = {
-    "LLM_TRAIN_GPU_HOURS": (175e9, 300e9, "A100"),
-    "LLM_TRAIN_COST": (175e9, 300e9, "A100", "$2.21/h"),
-    "LLM_ACTIVATION_MEMORY_GB": ("llama-2-70b", 1, 4096),
-    "LLM_WEIGHTS_GB": (70e9, "fp16"),
-    "LLM_KV_CACHE_GB": ("llama-2-70b", 4096),
-    "LLM_SERVING_MEMORY_GB": ("llama-2-70b", 8, 4096),
-    "LLM_PREFILL_TIME": (70e9, "A100-80GB", 1, 512, 2, "fp16", None, "200 TFLOP/s"),
-    "LLM_PREFILL_MS": (70e9, "A100-80GB", 1, 512, 2, "fp16", None, "200 TFLOP/s"),
-    "LLM_DECODE_STEP_TIME": (70e9, "A100-80GB", 1, 512, 2, "fp16", None, "200 TFLOP/s", "1.3 TB/s"),
-    "LLM_DECODE_TOKENS_PER_S": (70e9, "A100-80GB", 1, 512, 2, "fp16", None, "200 TFLOP/s", "1.3 TB/s"),
-    "LLM_COST_PER_1K_TOKENS": (70e9, "A100-80GB", "generated", 1, 512, 2, "$2.21/h", "fp16", None,
-                               "200 TFLOP/s", "1.3 TB/s"),
-    "LLM_MAX_BATCH": ("llama-2-70b", "A100-80GB", 4096, 2),
-    "LLM_COMPUTE_BOUND_TOKENS": ("A100", "bf16", "312 TFLOP/s", "2 TB/s"),
-    "LLM_FORWARD_FLOPS": ("llama-2-70b", 4096),
-    "LLM_CHINCHILLA_TOKENS": (70e9,),
-    "LLM_CHINCHILLA_LOSS": (70e9, 1.4e12),
-    "LLM_OPTIMAL_PARAMS": (5.76e23,),
-    "LLM_OPTIMAL_TOKENS": (5.76e23,),
-    "LLM_TRAIN_STEP_TIME": ("llama-2-7b", "H100", 1, 4096),
-    "LLM_PEAK_MEMORY": ("llama-2-7b", "H100", "prefill", 1, 4096),
-    "LLM_GPU": ("A100", "memory_GiB"),
-    "LLM_MODEL": ("llama-2-70b", "params"),
-    "LLM_CONVERT": (80, "GiB", "GB"),
-}
-
-
-def sample_args(fn) -> tuple | None:
-    if fn.sheet_name in SAMPLES:
-        return SAMPLES[fn.sheet_name]
-    if fn.example:
-        return tuple(fn.example[0])
-    return None
+def sample_args(fn) -> tuple:
+    """Arguments of a call of ``fn`` in spreadsheet order: its first registry example."""
+    return tuple(fn.positional(fn.examples[0]))
 
 
 def query_text(value) -> str:

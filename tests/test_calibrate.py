@@ -20,8 +20,9 @@ def cpu_profile(tmp_path_factory):
 
 def test_profile_file_has_measured_fields(cpu_profile):
     d = json.loads(cpu_profile.read_text())
-    # physically sane for any CPU: 1 GFLOP/s – 100 TFLOP/s, 100 MB/s – 10 TB/s, 10 ns – 10 ms per op
-    assert 1e9 < d["matmul_flops"]["bf16"] < 1e14
+    # physically sane for any CPU: 0.1 GFLOP/s – 100 TFLOP/s (bf16 without native CPU support, on a loaded
+    # 2-core machine, measured 0.45 GFLOP/s), 100 MB/s – 10 TB/s, 10 ns – 10 ms per op
+    assert 1e8 < d["matmul_flops"]["bf16"] < 1e14
     assert 1e8 < d["bandwidth"] < 1e13
     assert 1e-8 < d["overheads"]["kernel_s"] < 1e-2
     assert 0 < d["gemm"]["efficiency"] <= 1

@@ -188,7 +188,7 @@ def test_task_pane_lists_functions_and_computes(pane):
     page.wait_for_selector("#output:not([hidden])")           # and computed on load
     assert page.text_content("#result").startswith("33.81 day")                     # article 3
     assert page.text_content("#cell-formula") == '=LLM_TRAIN_DAYS(175000000000, 300000000000, 1024, "A100")'
-    assert "Article 3" in page.text_content("#sources")
+    assert "大模型训练相关参数估算" in page.text_content("#sources")
     page.fill("#arg-gpus", "-1")
     page.click("#compute")
     page.wait_for_selector("#error:not([hidden])")

@@ -1,4 +1,4 @@
-"""Fuzzing every registry function and every argument (issue 6, bad input; issue 6.2, vectorised API).
+"""Fuzzing every registry function and every argument (bad input, and the vectorised API).
 
 * Any value in any argument (junk text, unicode, huge or non-finite numbers, wrong types, nested
   lists, huge exponent strings) gives, in bounded time, either a finite result in the function's

@@ -17,18 +17,10 @@ import llmcalc
 from llmcalc.registry import REGISTRY
 
 IPython = pytest.importorskip("IPython")
-from IPython.testing.globalipapp import start_ipython  # noqa: E402
 
 # Article 2's assumptions as options: P = 70e9, 2 GPUs at $2.21 per GPU-hour, 200 TFLOP/s, 1.3 TB/s.
 A2 = "--gpus 2 --price $2.21/h --mfu '200 TFLOP/s' --bandwidth-utilization '1.3 TB/s' --dtype fp16"
 A2_TIME = "--gpus 2 --mfu '200 TFLOP/s' --bandwidth-utilization '1.3 TB/s' --dtype fp16"
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "llmcalc")
-    return shell
 
 
 def run(ip, capsys, cell):
@@ -485,3 +477,142 @@ def test_fresh_ipython_readme_first_example():
     lines = (bad.stdout + bad.stderr).strip().splitlines()
     assert lines == [l for l in lines if l.startswith("UsageError: ")] and len(lines) == 1, lines
     assert "unknown GPU 'A1000'" in lines[0]
+
+
+# ------------------------------------------------------------------ the training sweep against a deadline
+A3_SWEEP = """%%llmcost -o sweep
+model: 175B
+tokens: 300B
+gpu: A100
+gpus: 256..4096 x2
+days: 30
+price: $2/GPU-h
+"""
+
+
+def test_training_sweep_says_which_gpu_counts_meet_the_deadline(ip, capsys):
+    """A3: 1,155 A100s finish 175B × 300B in 30 days, so 256–1024 miss it and 2048, 4096 make it;
+    the GPU count the deadline needs (and the cost, which does not depend on the GPU count) is
+    stated once, not on every row."""
+    s = scenario(ip, capsys, A3_SWEEP)
+    assert s.column("gpus") == [256, 512, 1024, 2048, 4096]
+    assert s.column("meets_deadline") == [False, False, False, True, True]
+    assert s.column("gpus_needed") == [1155] * 5  # A3 §4, still one value per row for code
+    text = str(s)
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("GPUs  "))
+    assert "meets the deadline?" in header and "GPUs for the deadline" not in header and "cost" not in header
+    assert text.count("1,155") == 1 and "  GPUs for the deadline: 1,155" in text
+    cost = 2 * 1024 * 24 * 33.8118  # A3 §3: 1024 GPUs × 33.81 days at $2 per GPU-hour
+    shown = re.search(r"  cost: \$([\d,]+)\n", text).group(1)
+    assert float(shown.replace(",", "")) == pytest.approx(cost, rel=1e-4)
+    assert "✗ no" in text and "✓ yes" in text
+    html = html_of(s)
+    assert html.count("<tr style='color:#b00'>") == 3  # the three rows that miss the deadline
+    assert "Same in every row:" in html and "<b>GPUs for the deadline</b>: 1,155" in html
+    [(title, unit, lines)] = s.plot_series()
+    assert title == "training time"
+    ax = s.figure.axes[0]
+    deadline = [l for l in ax.get_lines() if l.get_label() == "deadline (30 days)"]
+    assert len(deadline) == 1 and list(deadline[0].get_ydata()) == [30, 30]
+    assert "misses the deadline" in [l.get_label() for l in ax.get_lines()]
+    exp = s.explain(row=2)
+    assert [e.function for label, exps in exp.parts if label == "meets the deadline?" for e in exps] == \
+        ["train_days", "train_gpus"]
+
+
+def test_training_sweep_of_the_deadline_keeps_the_gpu_count_per_row(ip, capsys):
+    """When the deadline is swept, the GPUs it needs vary and stay a column (A3: 1,155 for 30 days)."""
+    s = scenario(ip, capsys, "%%llmcost --no-plot\nmodel: 175B\ntokens: 300B\ngpu: 1024 x A100\n"
+                             "deadline: 15, 30, 60\n")
+    assert s.column("deadline") == [15, 30, 60]
+    assert s.column("gpus_needed") == [int(llmcalc.train_gpus(175e9, 300e9, d, "A100")) for d in (15, 30, 60)]
+    assert s.column("gpus_needed")[1] == 1155  # A3 §4
+    assert s.column("meets_deadline") == [False, False, True]  # 33.81 days on 1024 GPUs
+    header = next(line for line in str(s).splitlines() if "deadline (days)" in line)
+    assert "GPUs for the deadline" in header
+
+
+@pytest.mark.parametrize("dollars,shown", [
+    (2.7, "$2.70"), (2, "$2"), (2.21, "$2.21"), (135.254, "$135.25"), (1661918.33, "$1,661,918"),
+    (0.066106, "$0.06611"), (0.00042972, "$0.0004297"), (0.5, "$0.50"), (0, "$0"), (-3.5, "-$3.50"),
+])
+def test_money_reads_like_money(dollars, shown):
+    from llmcalc.magics.render import money
+    assert money(dollars) == shown
+
+
+def test_catalog_price_reads_like_money(ip, capsys):
+    s = scenario(ip, capsys, "%%llmcost\nmodel: 175B\ntokens: 300B\ngpu: 1024 x A100\n")
+    a100 = llmcalc.gpu("A100")
+    assert f"{a100.name} ${a100.price_per_hour:,.2f} (priced {a100.price_date})" in str(s)
+
+
+# ------------------------------------------------------------------ scenario kinds are declarations
+def test_help_scenario_lists_the_declared_fields(ip, capsys):
+    """Each field's unit and help come from the registry argument it stands for."""
+    result, out, err = run(ip, capsys, "%llmcost help scenario")
+    assert result.error_in_exec is None and result.result is None
+    kv = next(a for a in REGISTRY["prefill_time"].args if a.name == "kv_dtype")
+    days = next(a for a in REGISTRY["train_gpus"].args if a.name == "days")
+    assert re.search(rf"^  kv_dtype: +\[{re.escape(kv.kind.describe())}\] {re.escape(kv.help)}", out, re.M)
+    assert re.search(rf"^  deadline: +\[day\] {re.escape(days.help)} \(also days\)", out, re.M)
+    assert re.search(r"^serving \(a cell with prompt:.*needs model:, gpu:, prompt:\)", out, re.M)
+
+
+def test_a_new_scenario_kind_is_a_declaration():
+    """docs/magics.md's example kind (Hoffmann et al.'s compute-optimal model and data for a FLOP
+    budget), declared outside the package, runs like the built-in ones."""
+    from pathlib import Path
+    from llmcalc.magics import run_scenario
+    from llmcalc.magics.fields import ScenarioError
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "magics.md").read_text(encoding="utf-8")
+    example = next(b.split("```", 1)[0] for b in doc.split("```python\n")[1:] if "ScenarioKind(" in b)
+    ns = {}
+    exec(example, ns)  # noqa: S102 - our own documentation
+    budget = ns["BUDGET"]
+    kinds = ns["KINDS"] + (budget,)
+    s = run_scenario("flop: 1e22, 1e23, 1e24\n", kinds=kinds)
+    assert s.kind == "budget" and s.title == "Budget scenario"
+    for got, flops in zip(s.column("params_opt"), [1e22, 1e23, 1e24]):
+        assert got == pytest.approx(llmcalc.optimal_params(flops).magnitude, rel=1e-12)
+    assert s.column("budget") == [1e22, 1e23, 1e24]
+    assert s.explain(0).parts[0][1][0].function == "optimal_params"
+    assert "compute-optimal size (parameters)" in str(s) and "  compute budget (FLOP): swept (see the table)" in str(s)
+    [(title, unit, lines)] = s.plot_series()
+    assert title == "compute-optimal size" and lines[0][1] == [1e22, 1e23, 1e24]
+    with pytest.raises(ScenarioError, match=r"line 2: field 'budget': .*FLOP"):
+        run_scenario("title: x\nbudget: 5 GB\n", kinds=kinds)
+    with pytest.raises(ScenarioError, match="unknown field 'budget'"):
+        run_scenario("budget: 1e24\n")  # only the kinds given are known
+
+
+def test_magics_modules_import_in_one_direction():
+    """No import cycle inside the magics package, and each module stays small."""
+    import ast
+    from pathlib import Path
+    import llmcalc.magics
+    root = Path(llmcalc.magics.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = deps - {"__init__"}
+        assert len(path.read_text().splitlines()) <= 400, path.name
+    done, visiting = set(), []
+
+    def visit(name):
+        assert name not in visiting, f"import cycle: {' -> '.join(visiting + [name])}"
+        if name in done:
+            return
+        visiting.append(name)
+        for dep in graph.get(name, ()):
+            visit(dep)
+        visiting.pop()
+        done.add(name)
+
+    for name in graph:
+        visit(name)
+    assert "magic" not in set().union(*(deps for n, deps in graph.items() if n != "__init__"))

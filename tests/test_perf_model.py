@@ -215,7 +215,7 @@ def test_user_profile_directory(tmp_path, monkeypatch):
     (lambda: llmcalc.decode_step_time("llama-3-8b", H100, 1, 512, profile="/nonexistent/p.json"), "profile"),
     (lambda: llmcalc.peak_memory("llama-3-8b", H100, "serve", 1, 512), "kind"),
     (lambda: llmcalc.train_step_time("llama-3-8b", H100, 0, 2048), "micro_batch"),
-    (lambda: perf.decode_step(llmcalc.model("llama-3-8b"), llmcalc.gpu(H100), 1, -5), "context"),
+    (lambda: llmcalc.decode_step_time("llama-3-8b", H100, 1, -5), "context"),
 ])
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ArgumentError) as exc:

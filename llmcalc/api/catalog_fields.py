@@ -4,8 +4,9 @@ from ..catalog import gpu_rows, model_rows
 from ..errors import ArgumentError, UnknownNameError
 from ..explain import fmt
 from ..hardware import DTYPE_BYTES
-from ..registry import Arg, user_function
 from ..kinds import GPURef, ModelRef, Number, Text
+from ..names import normalize, suggest
+from ..registry import Arg, Example, user_function
 from ..results import Calc
 
 GPU_FIELDS = {  # field -> (unit or "" for text, getter)
@@ -52,11 +53,10 @@ def _need(value, what, g):
 def _field(table, field, kind):
     if not isinstance(field, str):
         raise ArgumentError("field", "must be a field name")
-    for k in table:
-        if k.lower() == field.strip().lower():
-            return k
-    import difflib
-    raise UnknownNameError("field", f"{kind} field", field, difflib.get_close_matches(field, list(table), 4, 0.4) or list(table)[:6])
+    keys = {normalize(k): k for k in table}
+    if normalize(field) in keys:
+        return keys[normalize(field)]
+    raise UnknownNameError("field", f"{kind} field", field[:60], suggest(field, keys) or list(table)[:6])
 
 
 def _look_up(table, kind, entry, field):
@@ -69,9 +69,10 @@ def _look_up(table, kind, entry, field):
 
 @user_function("LLM_GPU", unit="", result="number", category="catalog",
                args=[Arg("name", GPURef(), "GPU name or alias"), Arg("field", Text(40), "field: " + ", ".join(GPU_FIELDS), "name")],
-               formula="catalog look-up (llmcalc/data/gpus.csv)",
-               sources=("llmcalc/data/gpus.csv: vendor datasheets, each row with its sources and verification",))
-def gpu(name, field="name"):
+               formula="catalog look-up (llmcalc/data/gpus.csv)", sources=["gpu-catalog"],
+               examples=[Example(("A100", "bf16_TFLOPS"), 312, note="NVIDIA A100 datasheet: 312 TFLOP/s dense bf16"),
+                         Example(("H100", "memory_GiB"), 79.65, note="81,559 MiB as nvidia-smi reports it")])
+def gpu(name, field):
     """A field of a catalog GPU (dense peak TFLOP/s, memory, bandwidth, price…)."""
     return _look_up(GPU_FIELDS, "GPU", name, field)
 
@@ -79,8 +80,10 @@ def gpu(name, field="name"):
 @user_function("LLM_MODEL", unit="", result="number", category="catalog",
                args=[Arg("name", ModelRef(), "model name, alias or config.json path"), Arg("field", Text(40), "field: " + ", ".join(MODEL_FIELDS), "params")],
                formula="catalog look-up (llmcalc/data/models.csv); params computed exactly from the architecture",
-               sources=("llmcalc/data/models.csv: published config.json files and papers, each row with its sources",))
-def model(name, field="params"):
+               sources=["model-catalog"],
+               examples=[Example(("llama-2-70b", "params"), 68.98e9, note="Llama-2-70B config.json, counted exactly"),
+                         Example(("llama-2-70b", "kv_heads"), 8, note="Llama-2-70B config.json: 8 KV heads")])
+def model(name, field):
     """A field of a catalog model (exact parameter count, layers, heads, KV bytes per token…)."""
     return _look_up(MODEL_FIELDS, "model", name, field)
 
@@ -90,7 +93,9 @@ def model(name, field="params"):
                      Arg("from_unit", Text(40), "its unit (\"GiB\", \"TFLOP/s\", \"days\")"),
                      Arg("to_unit", Text(40), "the unit wanted (\"GB\", \"FLOP/s\", \"hours\")")],
                formula="value × (from_unit / to_unit)",
-               sources=("pint unit definitions; GB = 1e9 B, GiB = 2^30 B, Gb = 1e9 bit",))
+               sources=["pint"],
+               examples=[Example((80, "GiB", "GB"), 85.899, note="80 × 2^30 / 1e9"),
+                         Example((200, "Gb/s", "GB/s"), 25, note="8 bits per byte")])
 def convert(value, from_unit, to_unit):
     """Convert a number between units (GiB→GB, Gb/s→GB/s, days→hours, TFLOP/s→FLOP/s)."""
     f = _unit(from_unit, "from_unit")
