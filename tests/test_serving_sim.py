@@ -68,13 +68,19 @@ def test_littles_law_poisson(h100_8b):
 
 def test_never_more_than_the_kv_cache_holds():
     """Long prompts, everything queued: the cache is the limit; sequences are preempted, never overbooked."""
-    r = Replica("llama-3.1-70b", "A100", gpus=4, dtype="fp16")
     prompt, out = 3000, 1000
-    run = r.run(prompt, out, arrival=np.zeros(400))
-    assert run.max_blocks <= r.kv_blocks
-    per_seq = -(-prompt // r.block_size)                       # blocks of a sequence that has just been admitted
-    assert run.max_running <= r.kv_blocks // per_seq
+    greedy = Replica("llama-3.1-70b", "A100", gpus=4, dtype="fp16", policy="greedy")     # vLLM-style admission
+    run = greedy.run(prompt, out, arrival=np.zeros(400))
+    assert run.max_blocks <= greedy.kv_blocks
+    per_seq = -(-prompt // greedy.block_size)                  # blocks of a sequence that has just been admitted
+    assert run.max_running <= greedy.kv_blocks // per_seq
     assert run.preemptions > 0                                 # the scheduler had to give blocks back
+    # TensorRT-LLM's default admission reserves the whole sequence: never more than the cache holds, no preemption
+    safe = Replica("llama-3.1-70b", "A100", gpus=4, dtype="fp16")
+    run2 = safe.run(prompt, out, arrival=np.zeros(400))
+    assert run2.preemptions == 0 and run2.max_blocks <= safe.kv_blocks
+    assert run2.max_running <= safe.kv_blocks // -(-(prompt + out) // safe.block_size)
+    assert metrics.summarize(run2)["throughput"] > metrics.summarize(run)["throughput"]   # no recomputation
     assert np.all(np.isfinite(run.finish)) and np.all(run.finish >= run.first) and np.all(run.first > run.arrival)
 
 

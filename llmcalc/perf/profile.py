@@ -155,9 +155,10 @@ def _sm_count(gpu) -> int:
 def matmul_fraction(gpu, dtype: str) -> float:
     """Achievable / datasheet dense matmul FLOP/s of ``gpu`` for ``dtype``: the published large-GEMM
     microbenchmark (maximum achievable matmul FLOPS, ml-engineering) where one exists, else the default.
-    fp16 and tf32 use the bf16 figure, int8 the fp8 one. Source: derivation.json ``matmul_fraction_sources``."""
+    fp16 and tf32 use the bf16 figure, int8 and fp4 the fp8 one (no published FP4 measurement). Source:
+    derivation.json ``matmul_fraction_sources``."""
     d = derivation()
-    key = "fp8" if dtype in ("fp8", "int8") else "bf16"
+    key = "fp8" if dtype in ("fp8", "int8", "fp4") else "bf16"
     return float(_per_gpu(d["matmul_fraction"].get(key, {}), gpu, d["matmul_fraction_default"][key]))
 
 
@@ -191,8 +192,11 @@ class Hardware:
         return self.sm_count * self.clock_hz
 
     def flops(self, dtype: str) -> float:
-        """Achievable matmul FLOP/s for ``dtype`` (int4/fp4 weight-only formats compute at 16 bits)."""
-        key = {"int4": "bf16", "fp4": "bf16", "fp16": "bf16"}.get(dtype, dtype)
+        """Achievable matmul FLOP/s for ``dtype``: fp4 on GPUs with FP4 tensor cores (Blackwell: weights and
+        activations in FP4), else fp4 and int4 are weight-only formats computed at 16 bits."""
+        key = {"int4": "bf16", "fp16": "bf16"}.get(dtype, dtype)
+        if key == "fp4" and "fp4" not in self.matmul:
+            key = "bf16"
         if key in self.matmul:
             return float(self.matmul[key])
         raise ArgumentError("dtype", f"{self.gpu} has no published dense {dtype} peak")
@@ -211,7 +215,7 @@ def hardware(gpu, profile=None) -> Hardware:
         return Hardware(gpu.name, arch, prof.sm_count, clock, mm, prof.bandwidth,
                         f"ceilings from {prof.path or prof.name}")
     mm = {}
-    for dtype in ("bf16", "fp8", "int8", "tf32", "fp32"):
+    for dtype in ("bf16", "fp8", "int8", "fp4", "tf32", "fp32"):
         try:
             peak = gpu.peak_flops(dtype)
         except ArgumentError:

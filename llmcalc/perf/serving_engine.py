@@ -171,7 +171,7 @@ def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dt
     P, F = eng.params, eng.fixed
     s = Shapes(model, gpus)
     L = s.L
-    rate = hw.flops(dtype) if (dtype == "fp8" and eng.facts.get("fp8_context_attention")
+    rate = hw.flops("fp8") if (dtype in ("fp8", "fp4") and "fp8" in hw.matmul and eng.facts.get("fp8_context_attention")
                                and hw.arch in ("sm90", "sm100")) else hw.flops("bf16")
     d0 = F["d0"]
     phi = (s.d / (s.d + d0)) * ((128.0 + d0) / 128.0)
@@ -206,8 +206,9 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     M = _as_float(tokens)
     wb = DTYPE_BYTES[dtype]
     ab_in = 1.0 if dtype in ("fp8", "int8") else 2.0       # FP8/INT8 GEMMs take quantised activations
-    if dtype in ("int4", "fp4"):
-        ab_in = 2.0                                        # weight-only formats: 16-bit activations
+    if dtype == "fp4" and "fp4" in hw.matmul:
+        ab_in = 0.5                                        # NVFP4: activations quantised to FP4 as well
+    # int4, and fp4 without FP4 tensor cores: weight-only formats, 16-bit activations
     rate = hw.flops(dtype)
     rate16 = hw.flops("bf16")
     bw = hw.bandwidth
@@ -228,8 +229,8 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     # MoE: router (16-bit), grouped expert GEMMs over the experts the tokens reach
     if s.moe_layers:
         E, k = s.experts, s.topk
-        fp8_experts = dtype in ("fp8", "int8") and eng.facts.get("fp8_moe", True)
-        ewb = wb if (fp8_experts or dtype not in ("fp8", "int8")) else 2.0
+        fp8_experts = dtype in ("fp8", "int8", "fp4") and eng.facts.get("fp8_moe", True)
+        ewb = wb if (fp8_experts or dtype not in ("fp8", "int8", "fp4")) else 2.0
         e_in = ab_in if ewb == wb else 2.0
         erate = rate if ewb == wb else rate16
         erate = erate * P["moe_gemm_efficiency"]                       # grouped GEMM vs dense GEMM

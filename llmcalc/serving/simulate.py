@@ -1,13 +1,15 @@
 """In-flight batching of one replica, simulated step by step.
 
-The scheduler is the one vLLM (v1) and TensorRT-LLM (``GUARANTEED_NO_EVICT`` off, chunked context)
-run: every step, each running sequence decodes one token; the rest of the token budget
-(``max_tokens`` per step) goes to prompts in arrival order, a prompt that does not fit being split
-into chunks (``chunked``) across steps; no more than ``max_seqs`` sequences are in flight. The KV
-cache is paged in blocks of ``block_size`` tokens: a decode step that needs a new block when none is
-free preempts the most recently admitted running sequence, whose blocks are freed and whose prompt
-and generated tokens are recomputed later (vLLM's recompute preemption). A sequence's first token
-comes out of the step that finishes its prompt; each later step adds one.
+The scheduler is the one TensorRT-LLM and vLLM (v1) run: every step, each running sequence decodes
+one token; the rest of the token budget (``max_tokens`` per step) goes to prompts in arrival order,
+a prompt that does not fit being split into chunks (``chunked``) across steps; no more than
+``max_seqs`` sequences are in flight. The KV cache is paged in blocks of ``block_size`` tokens.
+Admission (``policy``): ``no_evict`` (TensorRT-LLM's default ``GUARANTEED_NO_EVICT``) admits a
+request only when the blocks of its whole sequence (prompt + output) can be reserved, so nothing is
+ever preempted; ``greedy`` (vLLM) admits while the prompt's blocks are free, and a decode step that
+needs a block when none is free preempts the most recently admitted running sequence, whose blocks
+are freed and whose prompt and generated tokens are recomputed later. A sequence's first token comes
+out of the step that finishes its prompt; each later step adds one.
 
 Everything a step costs comes from :class:`llmcalc.serving.steptime.StepTimes`. The loop keeps O(1)
 work per step and per request: the blocks a decoding sequence needs are due every ``block_size``
@@ -32,6 +34,7 @@ class Limits:
     kv_blocks: int
     block_size: int = 16
     chunked: bool = True
+    policy: str = "no_evict"   # or "greedy": admit while the prompt fits, preempt when decoding runs out
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Run:
     output: np.ndarray
     steps: int
     busy: float              # seconds the replica was stepping
+    prefill_busy: float      # of which the extra time of prompt tokens (steps with vs without their chunks)
     in_system_time: float    # ∫ requests in the system dt, sampled at step starts
     max_blocks: int          # most KV blocks ever held at once
     max_running: int         # most sequences ever holding KV blocks at once
@@ -73,6 +77,9 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
     max_tokens, max_seqs, chunked = int(limits.max_tokens), int(limits.max_seqs), bool(limits.chunked)
     total_blocks = int(limits.kv_blocks)
     free = total_blocks
+    no_evict = limits.policy == "no_evict"
+    reserve = [0] * n            # blocks reserved for a request's whole sequence (no_evict)
+    committed = 0
     base, head, pre_attn, decode_run = times.base, times.head, times.prefill_attention, times.decode_run
     mem, mmha, mmha_seq = times.mem, times.mmha, times.mmha_seq
     heappush, heappop = heapq.heappush, heapq.heappop
@@ -92,7 +99,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
     finish_at: dict = {}         # step → [(request, version)] finishing at the end of that step
     fheap: list = []             # the steps of finish_at, for the pure-decode fast path
     sum_kv = 0                   # Σ KV length of the decoding sequences
-    clock = busy = in_sys = 0.0
+    clock = busy = in_sys = pre_busy = 0.0
     step = done = n_partial = preemptions = max_blocks = max_running = 0
     ptr = 0                      # next request to arrive (open loop) / to send (closed loop)
     if closed:
@@ -179,8 +186,15 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
         while budget > 0 and wait:
             rid = wait[0]
             done_pf = pf_done[rid]
-            if done_pf == 0 and n_dec + n_partial + len(completing) >= max_seqs:
-                break
+            if done_pf == 0:
+                if n_dec + n_partial + len(completing) >= max_seqs:
+                    break
+                if no_evict:
+                    need_all = -(-(prompt_eff[rid] + O[rid] - gen[rid]) // bs)
+                    if committed + need_all > total_blocks:
+                        break
+                    reserve[rid] = need_all
+                    committed += need_all
             c = prompt_eff[rid] - done_pf
             if c > budget:
                 if not chunked:
@@ -211,6 +225,8 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
             raise RuntimeError("a request does not fit in the KV cache")   # pragma: no cover - checked by callers
 
         t += base[tokens] + head[rows]
+        if tokens > n_dec:
+            pre_busy += t - base[n_dec] - (head[n_dec] if n_dec else 0.0)
         if n_dec:
             x = sum_kv + n_dec
             a1 = mem * x
@@ -232,6 +248,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
             gen[rid] = g
             if g >= O[rid]:
                 free += -(-prompt_eff[rid] // bs)
+                committed -= reserve[rid]
                 finish[rid] = clock
                 done += 1
                 if closed and ptr < n:
@@ -260,6 +277,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 kv = join_n[rid] + step + 1 - join_step[rid]
                 res_count[(join_step[rid] - join_n[rid]) % bs] -= 1
                 free += -(-kv // bs)
+                committed -= reserve[rid]
                 sum_kv -= kv
                 finish[rid] = clock
                 done += 1
@@ -270,4 +288,4 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
         step += 1
 
     return Run(np.asarray(arr, dtype=float), np.asarray(first), np.asarray(finish), np.asarray(P), np.asarray(O),
-               step, busy, in_sys, max_blocks, max_running, preemptions, limits)
+               step, busy, pre_busy, in_sys, max_blocks, max_running, preemptions, limits)
