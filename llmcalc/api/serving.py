@@ -94,7 +94,7 @@ def _each(func, **values):
     flat = {k: np.broadcast_to(v, shape).ravel() for k, v in arrays.items()}
     out, last = np.empty(n), None
     for i in range(n):
-        call = dict(values, **{k: (float(v[i]) if not float(v[i]).is_integer() else int(v[i])) for k, v in flat.items()})
+        call = dict(values, **{k: (int(v[i]) if k in ("prompt", "output", "gpus") else float(v[i])) for k, v in flat.items()})
         last = func(**call)
         out[i] = last.value
     return Calc(out.reshape(shape), last.steps, last.assumptions)
@@ -129,14 +129,13 @@ def _check_fit(r, prompt, output):
     formula="output tokens / (last finish − first arrival) of a simulated run: in-flight batching of the calibrated "
             "engine steps, t_step = GEMMs(tokens) + attention(Σ context) + overheads",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
-    examples=[Example(("llama-3-8b", "H100", 1500, 300), 7434, dict(dtype="fp8"), rel=0.02,
-                      note="llmcalc serving model (simulation): Llama-3-8B on one H100 in FP8, every request queued; "
-                           "TensorRT-LLM 1.0 published 15,220 tok/s for Llama-3.1-8B FP8 at 1,000/1,000 (SOURCES.md §7)")])
+    examples=[Example(("llama-3.1-8b", "H200", 1000, 1000), 18326, dict(dtype="fp8"), rel=0.02,
+                      note="llmcalc serving model (offline batch of 3,000 requests); TensorRT-LLM 1.0's performance "
+                           "overview measured 17,744 tok/s for this case (not used to fit the model)")])
 def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, engine, profile):
     """Output tokens per second of one replica under in-flight batching."""
-    r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
-
-    def one(prompt, output):
+    def one(prompt, output, gpus):
+        r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
         _check_fit(r, prompt, output)
         m = _run_metrics(r, prompt, output, concurrency)
         tput = m["throughput"]
@@ -144,7 +143,7 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
             _load_line(r, m, concurrency),
             f"{fmt(m['request_rate'] * m['span'])} requests × {fmt(output)} tokens / {fmt(m['span'], 's')} = "
             f"{fmt(tput, 'token/s')} output; TTFT p50 {fmt(m['ttft']['p50'], 's')}, TPOT p50 {fmt(m['tpot']['p50'], 's')}"], [])
-    return _each(one, prompt=prompt, output=output)
+    return _each(one, prompt=prompt, output=output, gpus=gpus)
 
 
 @user_function(
@@ -154,20 +153,19 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
     formula="percentile of TTFT = first token − arrival, TPOT = (finish − first token)/(output − 1), or E2E = finish − "
             "arrival over the requests of a simulated run (the first fifth left out as warm-up)",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
-    examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.0066, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
-                      note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 6.6 ms per token")])
+    examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.00552, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
+                      note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 5.5 ms per token")])
 def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, metric, percentile, engine, profile):
     """A latency percentile (TTFT, TPOT or end-to-end) of one replica under in-flight batching."""
-    r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
-
-    def one(prompt, output):
+    def one(prompt, output, gpus):
+        r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
         _check_fit(r, prompt, output)
         m = _run_metrics(r, prompt, output, concurrency)
         v = metrics.percentile(m, metric, percentile)
         return Calc(v, lambda: [_load_line(r, m, concurrency),
                                 f"{metric} p{fmt(percentile)} = {fmt(v, 's')} (mean {fmt(metrics.percentile(m, metric, None), 's')})"],
                     [])
-    return _each(one, prompt=prompt, output=output)
+    return _each(one, prompt=prompt, output=output, gpus=gpus)
 
 
 # ---------------------------------------------------------------------------------------- capacity, GPUs, cost
@@ -204,10 +202,10 @@ CAPACITY_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, e
                                      "4 × H100 in FP8 meets 1 s / 40 ms at the 90th percentile up to ≈ 7 requests/s")])
 def serving_capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
     """The highest request rate one replica sustains within latency targets."""
-    def one(prompt, output, ttft_slo, tpot_slo):
+    def one(prompt, output, ttft_slo, tpot_slo, gpus):
         r, c = _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
         return Calc(c["rate"], lambda: _capacity_lines(r, c, ttft_slo, tpot_slo, percentile), [])
-    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo, gpus=gpus)
 
 
 def _fleet(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
@@ -228,12 +226,13 @@ def _fleet(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv
 def serving_gpus(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine,
                  profile):
     """GPUs needed to serve a traffic within latency targets."""
-    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo):
+    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus):
         r, c, n = _fleet(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype,
                          percentile, engine, profile)
         return Calc(n * gpus, lambda: _capacity_lines(r, c, ttft_slo, tpot_slo, percentile) + [
             f"replicas = ⌈{fmt(requests_per_s)} / {fmt(c['rate'])}⌉ = {n}; GPUs = {n} × {gpus} = {n * gpus}"], [])
-    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                 gpus=gpus)
 
 
 def _cost(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, price, engine, profile):
@@ -269,11 +268,12 @@ COST_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, A.pri
 def serving_cost(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, price,
                  engine, profile):
     """Monthly cost of self-hosting a traffic within latency targets (with $ per million tokens in the explanation)."""
-    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo):
+    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, price):
         monthly, _, _, lines, note = _cost(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype,
                                            kv_dtype, percentile, price, engine, profile)
         return Calc(monthly, lambda: lines, [note])
-    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                 gpus=gpus, price=price)
 
 
 def _per_mtok(value, values):
@@ -300,6 +300,12 @@ def _names(text, default):
 
 
 PLAN_GPUS = "H100,H200,B200,A100-80GB,L40S"
+
+
+def _single(kind: Number) -> Number:
+    """The same kind, one value per call (a plan is a sentence, not a table)."""
+    return Number(kind.unit, count=kind.count, integer=kind.integer, minimum=kind.minimum, strict=kind.strict,
+                  maximum=kind.maximum, vector=False, label=kind.label)
 
 
 def _plan(model, rate, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes, percentile, engine):
@@ -362,13 +368,14 @@ def _plan(model, rate, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes,
 
 @user_function(
     "LLM_SERVING_PLAN", unit="", category="serving", result="text",
-    args=[A.model, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes, percentile, engine],
+    args=[A.model, *(a.but(kind=_single(a.kind)) for a in (requests_per_s, prompt, output, ttft_slo, tpot_slo)),
+          gpus_allowed, dtypes, percentile, engine],
     formula="for every GPU type × precision × tensor-parallel size: replicas = ⌈rate / capacity⌉, $/month = replicas × "
             "GPUs × price × 730 h; screened by the fluid capacity, the cheapest simulated until no screened one can beat "
             "them; the cheapest wins",
     sources=SOURCES + ["perf-model", "price-catalog"], assumptions=ASSUMPTIONS + (
         "Catalog on-demand prices; tensor parallelism within one scale-up domain (NVLink/PCIe server).",),
-    examples=[Example(("llama-3.1-70b", 20, 1500, 300), "12 × H100-SXM5-80GB (3 replicas of TP4, fp8): $35,000/month",
+    examples=[Example(("llama-3.1-70b", 20, 1500, 300), "12 × H100-SXM5-80GB (6 replicas of TP2, fp8): $35,000/month",
                       dict(ttft_slo=1.0, tpot_slo=0.04, gpus_allowed="H100,A100", dtypes="fp8,bf16"),
                       note="the issue's budget question (llmcalc serving model, Lambda's $3.99/h H100 price)")])
 def serving_plan(model, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes, percentile, engine):
@@ -428,9 +435,9 @@ def breakeven(model, gpu, api_model, prompt, output, ttft_slo, tpot_slo, gpus, d
     """The traffic above which self-hosting a model is cheaper than a hosted API."""
     p_api = api_price(api_model)
     gpu_obj = catalog.gpu(gpu)
-    hourly, note = catalog_price(price, gpu_obj)
 
-    def one(prompt, output, ttft_slo, tpot_slo):
+    def one(prompt, output, ttft_slo, tpot_slo, gpus, price):
+        hourly, note = catalog_price(price, gpu_obj)
         r, c = _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
         per_request = p_api.cost(prompt, output)
         replica_day = gpus * hourly * 24
@@ -445,7 +452,7 @@ def breakeven(model, gpu, api_model, prompt, output, ttft_slo, tpot_slo, gpus, d
             f"{fmt(c['rate'] * 86400)} requests/day at ${fmt(at_capacity)} each",
             f"breakeven = ${fmt(replica_day)} / ${fmt(per_request)} = {fmt(be, 'request/day')} "
             f"({fmt(be / 86400, 'request/s')}); above it self-hosting is cheaper"], [note, p_api.citation()])
-    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo, gpus=gpus, price=price)
 
 
 __all__ = ["serving_throughput", "serving_latency", "serving_capacity", "serving_gpus", "serving_cost",

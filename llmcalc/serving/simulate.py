@@ -118,14 +118,20 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
             clock = next_arr
             continue
 
-        # fast path: only decoding, nothing arrives: run the steps before the next finish or arrival at once
-        if not wait:
+        # fast path: only decoding until the next finish (and, unless the queue's head is blocked until a
+        # finish frees room for it, the next arrival): run those steps at once, in closed form
+        blocked = False
+        if wait and no_evict and n_dec and not n_partial:
+            h = wait[0]
+            blocked = (pf_done[h] == 0 and (n_dec >= max_seqs or
+                                            committed + -(-(prompt_eff[h] + O[h] - gen[h]) // bs) > total_blocks))
+        if n_dec and (blocked or not wait):
             while fheap[0] < step:
                 heappop(fheap)
             k = fheap[0] - step
             if k > 0 and free < n_dec * (-(-k // bs)):
                 k = min(k, (free // n_dec) * bs)
-            if k > 0 and next_arr < inf:
+            if k > 0 and next_arr < inf and not blocked:
                 x = sum_kv + n_dec
                 a1 = mem * x
                 a2 = mmha * x + mmha_seq * n_dec
@@ -145,11 +151,16 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 for j in range(k % bs):
                     need += res_count[(step + j) % bs]
                 free -= need
+                in_sys += t * (n_dec + len(wait))
                 clock += t
                 busy += t
-                in_sys += t * n_dec
                 sum_kv += n_dec * k
                 step += k
+                while next_arr <= clock:      # arrivals behind a blocked head: they wait from their arrival
+                    in_sys += clock - next_arr
+                    wait.append(ptr)
+                    ptr += 1
+                    next_arr = arr[ptr] if ptr < n else inf
                 if total_blocks - free > max_blocks:
                     max_blocks = total_blocks - free
                 continue
