@@ -16,7 +16,10 @@ column of days that spills on dynamic-array Excel. Errors: xlwings shows a Pytho
 in the cell, e.g. ``argument 'gpus': must be > 0, got -1``.
 
 xlwings runs UDFs on Windows only; elsewhere its decorators do nothing and this module is plain
-Python (which is how the tests use it).
+Python. tests/test_xlwings.py runs it through xlwings' own Windows code path with only pywin32 and
+the COM engine stood in: the real decorators, the VBA declarations "Import Functions" writes
+(``Function LLM_TRAIN_DAYS(params, tokens, gpus, gpu, Optional mfu, Optional recompute)``) and the
+real ``call_udf`` for every function, range and error.
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def _gpus() -> tuple[dict[str, GPU], dict[str, str]]:
             name=r["name"], vendor=r["vendor"], memory_bytes=float(r["memory_bytes"]),
             memory_gb_label=float(r["memory_gb_label"]), bandwidth=float(r["bandwidth_TBps"]) * 1e12,
             peak=peak, interconnect_bandwidth=(_f(r["interconnect_GBps"]) or 0) * 1e9 or None,
-            interconnect=f"{r['interconnect']} ({r['interconnect_direction']})".strip(" ()"),
+            interconnect=", ".join(filter(None, [r["interconnect"], r["interconnect_direction"]])),
             price_per_hour=_f(r["price_usd_per_gpu_hour"]), price_date=r["price_date"],
             price_source=r["price_source"],
             source=f"{r['sources']} [{r['verification']}]", notes=r["notes"],

@@ -6,39 +6,24 @@ A result keeps what it was computed from; the text is only formatted when someon
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .display import number
+
 
 def fmt(x, unit: str = "", digits: int = 4) -> str:
-    """Format a number (or array) with 4 significant digits and thousands separators: ``2,921,341 s``."""
+    """A number (or array) with ``digits`` significant digits and thousands separators, then the
+    unit text as given: ``2,921,341 s``, ``3.120e+14 FLOP/s``. The compact form of calculation lines
+    and error messages (:func:`llmcalc.display.number`); results and inputs are shown to people with
+    :func:`llmcalc.display.quantity` instead (``33.81 days``, ``$0.00043 per 1K tokens``)."""
     if isinstance(x, np.ndarray):
         flat = x.ravel()
         shown = ", ".join(fmt(v, "", digits) for v in flat[:4])
         more = f", … ({flat.size} values)" if flat.size > 4 else ""
         return f"[{shown}{more}]" + (f" {unit}" if unit else "")
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        text = f"{int(x):,}"
-    elif isinstance(x, (float, np.floating)):
-        v = float(x)
-        if not math.isfinite(v):
-            text = str(v)
-        elif v == 0:
-            text = "0"
-        elif 1e-3 <= abs(v) < 1e7:
-            decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
-            text = f"{v:,.{decimals}f}"
-            if "." in text:
-                text = text.rstrip("0").rstrip(".")
-        else:
-            text = f"{v:.{digits - 1}e}"
-    else:
-        text = str(x)
-    return f"{text} {unit}".strip()
+    return f"{number(x, digits)} {unit}".strip()
 
 
 @dataclass

@@ -56,7 +56,12 @@ class GPU(BaseModel):
         if not value and key in ("bf16", "fp16"):  # V100 has fp16 tensor cores but no bf16
             value = self.peak.get("fp16") or self.peak.get("bf16")
         if not value:
-            raise ArgumentError("dtype", f"{self.name} has no published dense {dtype} peak")
+            if not self.peak:  # nothing to choose from: the GPU is the problem, whatever the format
+                raise ArgumentError("gpu", f"{self.name} has no published dense tensor-core peak (the vendor "
+                                    "publishes none), so its compute time cannot be estimated from a datasheet; "
+                                    "pick a GPU with a published peak or measure this one (llmcalc calibrate)")
+            have = ", ".join(k for k in self.peak if k != "int8")
+            raise ArgumentError("dtype", f"{self.name} has no published dense {dtype} peak (it has {have})")
         return value
 
     @property

@@ -314,7 +314,14 @@ class ParamsRef(Number):
             stripped = value.strip()
             if stripped and not (stripped[0].isdigit() or stripped[0] in "+-." or stripped.startswith("$")):
                 from .catalog import model
-                return float(model(stripped, name).params())
+                from .errors import UnknownNameError
+                try:
+                    return float(model(stripped, name).params())
+                except UnknownNameError as exc:  # say that a number was also welcome
+                    hint = ' (or give a parameter count: 175e9, "175B", "7 billion")'
+                    exc.problem += hint
+                    exc.args = (f"argument '{name}': {exc.problem}",)
+                    raise
         return super()._scalar(value, name)
 
 

@@ -6,14 +6,15 @@ the explanation). :func:`make_result` builds one from what an implementation ret
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from . import units
-from .explain import Explanation, fmt
-from .kinds import Rate
+from . import display, units
+from .explain import Explanation
+from .kinds import Fraction, GPURef, ModelOrParams, ModelRef, Number, Rate
 
 if TYPE_CHECKING:
     from .registry import Function
@@ -71,12 +72,31 @@ def result_class():
         class Result(Explained, Q):
             """A pint Quantity that remembers how it was computed: ``.explain()``."""
 
+            _unit_chosen = False  # set by .to(): shown in the unit asked for, not the best one for people
+
             def to(self, *args, **kwargs):
-                """The same quantity in another unit (``"hours"``, ``"GiB"``), still explainable."""
-                return self._keep_how(super().to(*args, **kwargs))
+                """The same quantity in another unit (``"hours"``, ``"GiB"``), still explainable, and
+                shown in that unit (``2,921,341 s``)."""
+                out = self._keep_how(super().to(*args, **kwargs))
+                out._unit_chosen = True
+                return out
+
+            # For people (llmcalc.display): "33.81 days", "$0.00043 per 1K tokens". The exact value
+            # stays in .magnitude / .m; format(q, spec) with a spec is pint's ("{:.3f~P}").
+            def __str__(self):
+                return display.quantity(self, keep_unit=self._unit_chosen)
+
+            def __repr__(self):
+                return f"<Result {self}>"
+
+            def __format__(self, spec):
+                return str(self) if not spec else super().__format__(spec)
+
+            def _repr_pretty_(self, p, cycle):
+                p.text(str(self))
 
             def _repr_html_(self):
-                return (f"<span class='tex2jax_ignore mathjax_ignore'><b>{fmt(self.magnitude, format(self.units, '~P'))}"
+                return (f"<span class='tex2jax_ignore mathjax_ignore'><b>{html.escape(str(self))}"
                         f"</b></span>{self._details_html()}")
 
         _RESULT_CLASS = Result
@@ -84,14 +104,22 @@ def result_class():
 
 
 class Count(Explained, int):
-    """A whole-number result (GPU count, batch size) that can ``.explain()`` itself."""
+    """A whole-number result (GPU count, batch size) that can ``.explain()`` itself.
+
+    It prints as the int it is (``1155``); people see ``1,155`` in HTML and explanations."""
 
     def _repr_html_(self):
-        return f"<span class='tex2jax_ignore mathjax_ignore'><b>{int(self):,}</b></span>{self._details_html()}"
+        return f"<span class='tex2jax_ignore mathjax_ignore'><b>{display.count(int(self))}</b></span>{self._details_html()}"
 
 
 class CountArray(Explained, np.ndarray):
-    """An integer NumPy array result that can ``.explain()`` itself."""
+    """An integer NumPy array result that can ``.explain()`` itself; prints for people (``[49, 12]``)."""
+
+    def __str__(self):
+        return display.count(np.asarray(self))
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
 
 
 def make_result(fn: Function, calc: Calc, values: dict):
@@ -111,20 +139,42 @@ def make_result(fn: Function, calc: Calc, values: dict):
     return q
 
 
+def show_input(kind, value) -> str:
+    """One parsed argument for people (llmcalc.display): ``175B parameters``, ``45%``, ``$2.21/h``,
+    ``A100-SXM4-80GB (312 TFLOP/s dense bf16, 80 GiB, 2.039 TB/s)``."""
+    if value is None:
+        return "(default: from the catalog / GPU profile)"
+    if isinstance(value, Rate):
+        return display.value(value.value, kind.rate_unit)
+    if isinstance(kind, GPURef):
+        peak = value.peak.get("bf16") or value.peak.get("fp16")
+        compute = f"{display.value(peak, 'FLOP/s')} dense 16-bit" if peak else "no published dense 16-bit peak"
+        return (f"{value.name} ({compute}, {display.data_size(value.memory_bytes, binary=True)}, "
+                f"{display.value(value.bandwidth, 'B/s')})")
+    if isinstance(kind, ModelOrParams) and isinstance(value, float):
+        return display.count(value, "parameter")
+    if isinstance(kind, ModelRef):
+        return (f"{value.name} ({display.count(value.params(), 'parameter')}, {value.layers} layers, "
+                f"{value.attention.upper()})")
+    if isinstance(kind, Fraction) and isinstance(value, float):
+        return display.percent(value)
+    if isinstance(kind, Number) and isinstance(value, (int, float, np.ndarray)):
+        if kind.integer and not kind.unit:
+            return display.count(value)
+        return display.value(value, kind.unit)
+    return kind.show(value)
+
+
 def build_explanation(fn: Function, calc: Calc, values: dict) -> Explanation:
     unit = calc.unit if calc.unit is not None else fn.unit
     v = calc.value
-    result = v if isinstance(v, str) else fmt(v, unit if fn.result != "count" else "")
-    inputs = []
-    for a in fn.args:
-        val = values.get(a.name)
-        if val is None:
-            shown = "(default: from the catalog / GPU profile)"
-        elif isinstance(val, Rate):
-            shown = fmt(val.value, a.kind.rate_unit)
-        else:
-            shown = a.kind.show(val)
-        inputs.append((a.name, shown))
+    if isinstance(v, str):
+        result = v
+    elif fn.result == "count":
+        result = display.count(v)
+    else:
+        result = display.value(v, unit)
+    inputs = [(a.name, show_input(a.kind, values.get(a.name))) for a in fn.args]
     steps = calc.steps() if calc.steps else []
     return Explanation(
         function=fn.name, sheet_name=fn.sheet_name, summary=fn.summary, result=result, inputs=inputs,

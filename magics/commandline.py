@@ -9,11 +9,11 @@ import re
 from IPython.core.error import UsageError
 
 from llmcalc import registry, units
-from llmcalc.errors import LLMCalcError, UnknownNameError
+from llmcalc.errors import ArgumentError, LLMCalcError, UnknownNameError
+from llmcalc.lists import join_brackets, split_list
 
 from .cell import KINDS
 from .fields import COMMON
-from .values import split_list
 
 # Options the magic itself takes (anywhere on the line); everything else is for the function.
 _FLAGS = {"--explain": "explain", "--no-plot": "no_plot", "-h": "help", "--help": "help"}
@@ -114,28 +114,13 @@ def tokenize(line: str) -> list[str]:
         fail(f"cannot read the line: {exc}")
 
 
-def _join_brackets(tokens: list[str]) -> list[str]:
-    """``[256,`` ``512,`` ``1024]`` (an unquoted list split at its spaces) → ``[256, 512, 1024]``."""
-    out, buf = [], None
-    for tok in tokens:
-        if buf is not None:
-            buf.append(tok)
-            if tok.endswith("]"):
-                out.append(" ".join(buf))
-                buf = None
-        elif tok.startswith("[") and not tok.endswith("]"):
-            buf = [tok]
-        else:
-            out.append(tok)
-    if buf is not None:
-        fail(f"the list {' '.join(buf)!r} has no closing ]")
-    return out
-
-
 def parse_line(tokens: list[str]) -> tuple[dict, list[str], dict]:
     """Split tokens into the magic's own options, positional values and ``--name value`` options."""
     opts, pos, kw = {}, [], {}
-    tokens = _join_brackets(tokens)
+    try:
+        tokens = join_brackets(tokens)
+    except LLMCalcError as exc:
+        fail(exc.problem if isinstance(exc, ArgumentError) else str(exc))
     i = 0
     while i < len(tokens):
         tok = tokens[i]

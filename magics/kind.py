@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from llmcalc.display import money
 from llmcalc.errors import ArgumentError
 from llmcalc.explain import fmt
 from llmcalc.registry import REGISTRY
 
 from .fields import COMMON, Entry, ScenarioError, ScenarioField, check_total_price
-from .render import money
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,11 @@ import keyword
 from IPython.core import magic_arguments
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from llmcalc import results
 from llmcalc.errors import LLMCalcError
-from llmcalc.explain import Explanation, fmt
 
 from .commandline import (DESCRIPTION, HELP_WORDS, HelpShown, convert_result, expand, fail, function,
                           function_arguments, function_help, parse_line, scenario_help, subcommand_listing, tokenize)
 from .evaluate import run_scenario
-from .render import NO_MATH
 
 
 def _store(shell, name: str | None, value):
@@ -135,40 +132,12 @@ def _show_help():
     raise HelpShown
 
 
-def _text_repr(result, p, cycle):
-    """Plain-text display of a quantity result: ``33.81 d`` (as the CLI prints it)."""
-    p.text(fmt(result.magnitude, format(result.units, "~P")))
-
-
-def _count_array_repr(arr, p, cycle):
-    p.text(fmt(arr))
-
-
-def _html_no_math(obj):
-    """Explanations show "$4.42/h … = $0.0004297": keep Jupyter's MathJax from reading them as LaTeX."""
-    return f"<div class='{NO_MATH}'>{obj._repr_html_()}</div>"
-
-
-def _html_types():
-    return (results.result_class(), results.Count, Explanation)
-
-
 def load_ipython_extension(ipython):
-    """``%load_ext llmcalc``: register ``%llmcost`` / ``%%llmcost`` and the results' text display."""
+    """``%load_ext llmcalc``: register ``%llmcost`` / ``%%llmcost``. (Results display themselves for
+    people in text and HTML, with MathJax kept off their dollar signs: :mod:`llmcalc.results`.)"""
     _build_help()  # functions registered since import appear as subcommands
     ipython.register_magics(LLMCostMagics)
-    plain = ipython.display_formatter.formatters["text/plain"]
-    plain.for_type(results.result_class(), _text_repr)
-    plain.for_type(results.CountArray, _count_array_repr)
-    html = ipython.display_formatter.formatters["text/html"]
-    for cls in _html_types():
-        html.for_type(cls, _html_no_math)
 
 
 def unload_ipython_extension(ipython):
-    plain = ipython.display_formatter.formatters["text/plain"]
-    plain.type_printers.pop(results.result_class(), None)
-    plain.type_printers.pop(results.CountArray, None)
-    html = ipython.display_formatter.formatters["text/html"]
-    for cls in _html_types():
-        html.type_printers.pop(cls, None)
+    pass

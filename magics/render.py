@@ -7,35 +7,12 @@ The exact values stay on the :class:`~magics.result.Scenario` (``column()``, ``t
 from __future__ import annotations
 
 import html
-import math
 
-from llmcalc.explain import fmt
+from llmcalc.display import money, number
 from llmcalc.kinds import Rate
 
 # "$0.066 … $0.0083" in HTML would be typeset as LaTeX by Jupyter's MathJax (v2 and v3 class names).
 NO_MATH = "tex2jax_ignore mathjax_ignore"
-
-
-def money(x: float) -> str:
-    """Dollars as a finance reader writes them: ``$2,243,590``, ``$2.70``, ``$2``, ``$0.06611``,
-    ``$0.0004297``: whole dollars from $1,000, cents from $1 (none on a round amount), four
-    significant digits below $1 (at least cents, no exponent down to a millionth of a dollar)."""
-    if not math.isfinite(x):
-        return f"${x}"
-    sign, a = ("-" if x < 0 else ""), abs(x)
-    if a == 0:
-        return "$0"
-    if a >= 1e15 or a < 1e-6:
-        return f"{sign}${a:.3e}"
-    if a >= 1000:
-        return f"{sign}${a:,.0f}"
-    if a >= 1:
-        cents = round(a, 2)
-        return f"{sign}${cents:,.0f}" if cents == int(cents) else f"{sign}${cents:,.2f}"
-    text = f"{a:.{3 - math.floor(math.log10(a))}f}".rstrip("0")
-    if len(text.partition(".")[2]) < 2:
-        text = f"{a:.2f}"
-    return f"{sign}${text}"
 
 
 def show(value, column=None) -> str:
@@ -43,19 +20,19 @@ def show(value, column=None) -> str:
     if value is None:
         return "–"
     if isinstance(value, Rate):
-        return fmt(value.value)
+        return number(value.value)
     if hasattr(value, "name") and not isinstance(value, str):  # a GPU or Model
         return value.name
     if hasattr(value, "magnitude"):
         q = value.to(column.unit) if column is not None and column.unit else value
         x = float(q.magnitude)
-        return money(x) if column is not None and column.money else fmt(x)
+        return money(x) if column is not None and column.money else number(x)
     if isinstance(value, bool):
         if column is not None and column.kind == "check":
             return "✓ yes" if value else "✗ no"
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
-        return fmt(value)
+        return number(value)
     return str(value)
 
 

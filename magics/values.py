@@ -1,6 +1,8 @@
 """Value texts as written in ``%llmcost`` lines and ``%%llmcost`` cells: lists, shared units, ranges.
 
-Only text → list of value texts; the registry's argument kinds parse each value afterwards.
+Only text → list of value texts; the registry's argument kinds parse each value afterwards. Lists
+(``[1, 8, 32]``, a shared trailing unit) are :mod:`llmcalc.lists`, the syntax the CLI shares;
+ranges are the cells' own.
 
     split_list("[1, 8, 32]", "batch")          -> ["1", "8", "32"]
     split_list("[1.3, 2 TB/s]", "bandwidth")   -> ["1.3 TB/s", "2 TB/s"]   (a trailing unit is shared)
@@ -11,55 +13,14 @@ from __future__ import annotations
 
 import re
 
-from llmcalc import units
-from llmcalc.errors import ArgumentError, LLMCalcError
+from llmcalc.errors import ArgumentError
+from llmcalc.lists import share_unit, split_commas
 
 MAX_RANGE = 200
-# "1,000" inside a list would silently become [1, 0]: refuse it and say what to write.
-_THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _NUM = r"[0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _RANGE = re.compile(rf"^\s*(?P<a>{_NUM})\s*(?P<sa>[kKMBT])?\s*\.\.\s*(?P<b>{_NUM})\s*(?P<sb>[kKMBT](?![A-Za-z]))?\s*(?P<rest>.*)$")
 _STEP = re.compile(rf"(?:(?<=\s)|^)(?:(?P<op>step|by|\+)\s*|(?P<mul>x|×|\*)\s*)(?P<n>{_NUM})(?![0-9A-Za-z])")
 _SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
-
-
-def split_list(text: str, argument: str) -> list[str] | None:
-    """``"[1, 8, 32]"`` → ``["1", "8", "32"]``; a trailing unit is shared: ``"[1.3, 2 TB/s]"``."""
-    s = text.strip()
-    if not (s.startswith("[") and s.endswith("]")):
-        return None
-    return share_unit(split_commas(s[1:-1], argument), argument)
-
-
-def split_commas(text: str, argument: str) -> list[str]:
-    if _THOUSANDS.search(text):
-        raise ArgumentError(argument, f"{text.strip()!r} is ambiguous: commas separate list values; "
-                            "write 1000, 1_000 or 1K for a thousand (and 128, 256 with spaces for a list)")
-    parts = [p.strip() for p in text.split(",")]
-    if any(not p for p in parts):
-        raise ArgumentError(argument, f"the list {text.strip()!r} has an empty value")
-    return parts
-
-
-def share_unit(parts: list[str], argument: str) -> list[str]:
-    """Give bare numbers the unit written after the last value: ``1.3, 2 TB/s``."""
-    if len(parts) < 2:
-        return parts
-    try:
-        _, rest = units.split_number(parts[-1], argument)
-    except LLMCalcError:
-        return parts
-    if not rest:
-        return parts
-    out = []
-    for p in parts:
-        try:
-            _, own = units.split_number(p, argument)
-        except LLMCalcError:
-            out.append(p)
-            continue
-        out.append(p if own else f"{p} {rest}")
-    return out
 
 
 def _num(text: str, suffix: str | None, where: str) -> float:

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from llmcalc.explain import fmt
+from llmcalc import display
 from llmcalc.registry import REGISTRY
 from llmcalc.sources import SOURCES
 
@@ -42,12 +42,9 @@ def _call(fn, e) -> str:
 
 
 def _result(fn, e) -> str:
+    """The result as people read it (llmcalc.display): ``33.81 days``, ``$0.066 per 1K tokens``."""
     r = fn(*e.args, **e.kwargs)
-    if isinstance(r, str):
-        return r
-    if fn.result == "count":
-        return f"{int(r):,}"
-    return fmt(float(r.magnitude), format(r.units, "~P"))
+    return display.count(int(r)) if fn.result == "count" else str(r)
 
 
 def articles() -> str:

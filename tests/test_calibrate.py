@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed; scripts/test.sh installs its CPU build "
+                            "where one can be had (README: Tests)")
 
 import llmcalc  # noqa: E402
 from llmcalc import perf  # noqa: E402
@@ -20,8 +21,8 @@ def cpu_profile(tmp_path_factory):
 
 def test_profile_file_has_measured_fields(cpu_profile):
     d = json.loads(cpu_profile.read_text())
-    # physically sane for any CPU: 0.1 GFLOP/s – 100 TFLOP/s (bf16 without native CPU support, on a loaded
-    # 2-core machine, measured 0.45 GFLOP/s), 100 MB/s – 10 TB/s, 10 ns – 10 ms per op
+    # physically sane for any CPU: 100 MFLOP/s – 100 TFLOP/s, 100 MB/s – 10 TB/s, 10 ns – 10 ms per op
+    # (bf16 is emulated on CPUs without native bf16: 0.67 GFLOP/s measured at 256³ on a loaded 2-core CI machine)
     assert 1e8 < d["matmul_flops"]["bf16"] < 1e14
     assert 1e8 < d["bandwidth"] < 1e13
     assert 1e-8 < d["overheads"]["kernel_s"] < 1e-2

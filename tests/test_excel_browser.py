@@ -58,8 +58,8 @@ def srv(tls):
 class Pane:
     """A task pane page with request and console bookkeeping."""
 
-    def __init__(self, browser, standin_js, url, office_js=True, wait_for="#function-list tbody tr"):
-        self.context = browser.new_context(ignore_https_errors=True)
+    def __init__(self, browser, standin_js, url, office_js=True, wait_for="#function-list tbody tr", viewport=None):
+        self.context = browser.new_context(ignore_https_errors=True, **({"viewport": viewport} if viewport else {}))
         if office_js:
             self.context.route(OFFICE_JS, lambda route: route.fulfill(body=standin_js, content_type="text/javascript"))
         else:
@@ -185,25 +185,84 @@ def test_task_pane_lists_functions_and_computes(pane):
     assert rows.count() == len(REGISTRY)
     assert page.input_value("#function") == "LLM_TRAIN_DAYS"
     assert page.input_value("#arg-gpus") == "1024"            # the registry's example, prefilled
+    assert page.input_value("#arg-params") == "175B" and page.input_value("#arg-tokens") == "300B"  # not 175000000000
     page.wait_for_selector("#output:not([hidden])")           # and computed on load
-    assert page.text_content("#result").startswith("33.81 day")                     # article 3
+    assert page.text_content("#result") == "33.81 days"                             # article 3
+    # the cell keeps exact numbers
     assert page.text_content("#cell-formula") == '=LLM_TRAIN_DAYS(175000000000, 300000000000, 1024, "A100")'
     assert "大模型训练相关参数估算" in page.text_content("#sources")
+    assert page.text_content("#inputs").startswith("params175B parameterstokens300B tokensgpus1,024 GPUs")
     page.fill("#arg-gpus", "-1")
     page.click("#compute")
     page.wait_for_selector("#error:not([hidden])")
     assert "argument 'gpus': must be > 0" in page.text_content("#error")
+    # the error is also shown in place, under the argument it names
+    assert page.get_attribute("#arg-gpus", "aria-invalid") == "true"
+    assert page.text_content("#arg-gpus-error") == "must be > 0, got -1"
     page.fill("#arg-gpus", "1024")
     page.fill("#arg-mfu", "45%")                               # text with units works in the pane
     page.click("#compute")
     page.wait_for_selector("#output:not([hidden])")
     assert page.text_content("#result").startswith("33.81 day")
+    assert page.get_attribute("#arg-gpus", "aria-invalid") is None and page.locator("#arg-gpus-error").count() == 0
     # the helpUrl of functions.json (#fn=NAME) selects a function
     page.evaluate("location.hash = '#fn=LLM_TRAIN_GPUS'")
     page.wait_for_function("document.getElementById('function').value === 'LLM_TRAIN_GPUS'")
     assert page.locator("#arg-days").count() == 1
     # the only console error is the browser logging the deliberate 400 for gpus = -1
     assert [x for x in pane.problems if "status of 400" not in x] == []
+
+
+def _png_width(png: bytes) -> int:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big")
+
+
+@pytest.mark.parametrize("width", [320, 350, 400])
+def test_task_pane_fits_excels_task_pane_width(browser, standin_js, srv, width, tmp_path):
+    """Excel's task pane is about 350 px wide (320–400): no sideways scrolling, in any state. A
+    full-page screenshot is as wide as the page's content, so it must be exactly the pane's width
+    (before the fix, 515 px at 350: the function table overflowed)."""
+    p = Pane(browser, standin_js, srv.url, viewport={"width": width, "height": 800})
+    try:
+        page = p.page
+        page.wait_for_selector("#output:not([hidden])")
+        page.evaluate("document.querySelector('#output details').open = true")
+        fits = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        assert page.evaluate(fits)
+        shot = page.screenshot(path=str(tmp_path / f"taskpane-{width}.png"), full_page=True)
+        assert _png_width(shot) == width
+        page.evaluate("location.hash = '#fn=LLM_COST_PER_1K_TOKENS'")   # the longest signature and inputs
+        page.wait_for_function("document.getElementById('function').value === 'LLM_COST_PER_1K_TOKENS'")
+        for name, value in [("model", "70e9"), ("gpu", "A100-80GB"), ("kind", "prompt"), ("batch", "1"),
+                            ("tokens", "512"), ("gpus", "2"), ("price", "$2.21/h"), ("dtype", "fp16"),
+                            ("mfu", "200 TFLOP/s"), ("bandwidth_utilization", "1.3 TB/s")]:   # article 2
+            page.fill(f"#arg-{name}", value)
+        page.click("#compute")
+        page.wait_for_selector("#output:not([hidden])")
+        assert page.text_content("#result") == "$0.00043 per 1K tokens"                     # A2: $0.00042/1K
+        page.fill("#arg-batch", "-3")
+        page.click("#compute")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.evaluate(fits) and _png_width(page.screenshot(full_page=True)) == width
+    finally:
+        p.close()
+
+
+def test_task_pane_shows_that_it_is_computing(pane):
+    page = pane.page
+    page.wait_for_selector("#output:not([hidden])")
+    held = []
+    page.route("**/api/v1/explain", lambda route: held.append(route))   # the server is slow to answer
+    page.click("#compute")
+    page.wait_for_selector("#busy:not([hidden])")
+    assert page.text_content("#busy") == "Computing…" and page.is_disabled("#compute")
+    assert page.text_content("#compute") == "Computing…" and page.is_hidden("#output")
+    held[0].continue_()
+    page.unroute("**/api/v1/explain")
+    page.wait_for_selector("#output:not([hidden])")
+    assert page.is_hidden("#busy") and page.is_enabled("#compute") and page.text_content("#compute") == "Compute"
+    assert page.text_content("#result") == "33.81 days"
 
 
 def test_task_pane_works_in_a_plain_browser_without_office_js(browser, standin_js, srv):

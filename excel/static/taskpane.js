@@ -43,15 +43,68 @@
     return node;
   }
 
+  function clearErrors() {
+    $("error").hidden = true;
+    Array.prototype.forEach.call(document.querySelectorAll("#args input[aria-invalid]"), function (input) {
+      input.removeAttribute("aria-invalid");
+      var note = $(input.id + "-error");
+      if (note) note.parentNode.removeChild(note);
+    });
+  }
+
+  // An error is shown where it happened: under the argument it names ("argument 'gpus': ..."),
+  // and in the result's place.
   function showError(message) {
     var box = $("error");
     box.textContent = message;
     box.hidden = false;
     $("output").hidden = true;
+    var m = /argument '([A-Za-z0-9_]+)'/.exec(message);
+    var input = m && $("arg-" + m[1]);
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      var note = el("div", message.replace(/^argument '[^']+': /, ""), { id: input.id + "-error", "class": "field-error" });
+      input.parentNode.insertBefore(note, input.nextSibling);
+      input.setAttribute("aria-errormessage", note.id);
+    }
   }
 
-  function cellLiteral(text) {
+  function setBusy(busy) {
+    $("busy").hidden = !busy;
+    $("compute").disabled = busy;
+    $("compute").textContent = busy ? "Computing…" : "Compute";
+    $("calculator").setAttribute("aria-busy", busy ? "true" : "false");
+    if (busy) $("output").hidden = true;
+  }
+
+  // Parameter and token counts, as llmcalc.display writes them (175000000000 -> "175B"); the server
+  // reads "175B" back exactly, and the cell formula gets the exact number again.
+  var COUNT_SUFFIXES = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
+
+  function isCount(arg) {
+    return /parameter|^token$/.test(arg.unit || "");
+  }
+
+  function countText(n) {
+    for (var i = 0; i < COUNT_SUFFIXES.length - 1; i++) {
+      var size = COUNT_SUFFIXES[i][0];
+      var short = parseFloat((n / size).toPrecision(4));
+      if (Math.abs(n) >= size && short * size === n) return String(short) + COUNT_SUFFIXES[i][1];
+    }
+    return String(n);
+  }
+
+  function exactCount(text) {
+    var m = /^([+-]?\d+(?:\.\d+)?)\s*([kmbt])$/i.exec(text);
+    if (!m) return null;
+    var size = COUNT_SUFFIXES.filter(function (s) { return s[1] === m[2].toUpperCase(); })[0][0];
+    return String(Math.round(parseFloat(m[1]) * size));
+  }
+
+  function cellLiteral(text, arg) {
     var t = text.trim();
+    var exact = isCount(arg) ? exactCount(t) : null;
+    if (exact) return exact;
     if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) || /^(TRUE|FALSE)$/i.test(t)) return t.toUpperCase();
     return '"' + t.replace(/"/g, '""') + '"';
   }
@@ -67,7 +120,10 @@
       var input = el("input", null, { id: id, name: a.name, title: a.help, "aria-describedby": id + "-help" });
       if (a.optional) input.placeholder = "default: " + (a.default === null ? "from the catalog" : a.default);
       else input.required = true;
-      if (fn.example && i < fn.example.length && fn.example[i] !== null) input.value = String(fn.example[i]);
+      if (fn.example && i < fn.example.length && fn.example[i] !== null) {
+        var example = fn.example[i];
+        input.value = typeof example === "number" && isCount(a) ? countText(example) : String(example);
+      }
       box.appendChild(label);
       box.appendChild(input);
       box.appendChild(el("div", a.help, { id: id + "-help", "class": "muted" }));
@@ -80,7 +136,7 @@
     $("function").value = name;
     renderArgs(fn);
     $("output").hidden = true;
-    $("error").hidden = true;
+    clearErrors();
   }
 
   function compute(event) {
@@ -91,11 +147,13 @@
     fn.args.forEach(function (a) {
       var value = $("arg-" + a.name).value;
       if (value.trim() !== "") named[a.name] = value.trim();
-      literals.push(value.trim() === "" ? "" : cellLiteral(value));
+      literals.push(value.trim() === "" ? "" : cellLiteral(value, a));
     });
     while (literals.length && literals[literals.length - 1] === "") literals.pop();
-    $("error").hidden = true;
+    clearErrors();
+    setBusy(true);
     api("api/v1/explain", { "function": fn.name, named: named }).then(function (data) {
+      setBusy(false);
       var x = data.explanation;
       $("result").textContent = x.result;
       $("cell-formula").textContent = "=" + fn.name + "(" + literals.join(", ") + ")";
@@ -111,7 +169,7 @@
       var sources = $("sources"); sources.textContent = "";
       (x.sources || []).forEach(function (s) { sources.appendChild(el("li", s)); });
       $("output").hidden = false;
-    }).catch(function (err) { showError(err.message); });
+    }).catch(function (err) { setBusy(false); showError(err.message); });
   }
 
   function renderList(list) {
@@ -125,7 +183,7 @@
       var link = el("a", fn.signature, { href: "#fn=" + fn.name });
       cell.appendChild(link);
       row.appendChild(cell);
-      row.appendChild(el("td", fn.returns));
+      row.appendChild(el("td", fn.returns, { "class": "returns" }));
       row.appendChild(el("td", fn.summary));
       body.appendChild(row);
     });
