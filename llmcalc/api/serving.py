@@ -111,7 +111,8 @@ def _run_metrics(r, prompt, output, concurrency):
 
 
 def _load_line(r, m, concurrency):
-    how = "every request queued at once" if concurrency == "max" else f"{concurrency} requests in flight (closed loop)"
+    how = ("every request queued at once" if concurrency == "max" else concurrency if isinstance(concurrency, str)
+           else f"{concurrency} requests in flight (closed loop)")
     return (f"{r.describe()}: KV cache {fmt(r.kv_tokens)} tokens ({fmt(r.kv_blocks)} blocks), {how}: "
             f"{fmt(m['request_rate'], 'request/s')}, up to {fmt(m['max_running'])} sequences in flight, "
             f"{fmt(m['preemptions'])} preemptions")
@@ -149,23 +150,30 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
 @user_function(
     "LLM_SERVING_LATENCY", unit="s", category="serving",
     args=[A.model, A.gpu, prompt, output, A.gpus_tp, dtype, A.kv_dtype, concurrency, metric,
-          percentile.but(default=50), engine, A.profile],
+          percentile.but(default=50), engine, A.profile,
+          requests_per_s.but(help="Poisson traffic to this replica (requests/s) instead of concurrency's closed loop",
+                             default=None)],
     formula="percentile of TTFT = first token − arrival, TPOT = (finish − first token)/(output − 1), or E2E = finish − "
             "arrival over the requests of a simulated run (the first fifth left out as warm-up)",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
     examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.00552, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
                       note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 5.5 ms per token")])
-def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, metric, percentile, engine, profile):
+def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, metric, percentile, engine, profile,
+                    requests_per_s):
     """A latency percentile (TTFT, TPOT or end-to-end) of one replica under in-flight batching."""
-    def one(prompt, output, gpus):
+    def one(prompt, output, gpus, requests_per_s):
         r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
         _check_fit(r, prompt, output)
-        m = _run_metrics(r, prompt, output, concurrency)
+        if requests_per_s is None:
+            m = _run_metrics(r, prompt, output, concurrency)
+        else:
+            m = cap.poisson_metrics(r, requests_per_s, prompt, output, cap._n_requests(r, prompt, output))
         v = metrics.percentile(m, metric, percentile)
-        return Calc(v, lambda: [_load_line(r, m, concurrency),
+        load = concurrency if requests_per_s is None else f"Poisson {fmt(requests_per_s)}/s"
+        return Calc(v, lambda: [_load_line(r, m, load),
                                 f"{metric} p{fmt(percentile)} = {fmt(v, 's')} (mean {fmt(metrics.percentile(m, metric, None), 's')})"],
                     [])
-    return _each(one, prompt=prompt, output=output, gpus=gpus)
+    return _each(one, prompt=prompt, output=output, gpus=gpus, requests_per_s=requests_per_s)
 
 
 # ---------------------------------------------------------------------------------------- capacity, GPUs, cost
