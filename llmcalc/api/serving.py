@@ -36,6 +36,8 @@ MAX_SCENARIOS = 100   # simulations one call may run over list arguments
 class Concurrency(Number):
     """Requests in flight: a whole number, or "max" (every request queued: as many as the engine holds)."""
 
+    sheet_type = "any"      # a number or the text "max" in a cell
+
     def __init__(self):
         super().__init__("", integer=True, maximum=1e6, vector=False, label="requests in flight or \"max\"")
 

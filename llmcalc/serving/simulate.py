@@ -98,6 +98,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
     res_count = [0] * bs         # decoding sequences due for a new block, per step index mod block_size
     finish_at: dict = {}         # step → [(request, version)] finishing at the end of that step
     fheap: list = []             # the steps of finish_at, for the pure-decode fast path
+    finished: list = []          # (request, KV length) finishing at the end of this step
     sum_kv = 0                   # Σ KV length of the decoding sequences
     clock = busy = in_sys = pre_busy = 0.0
     step = done = n_partial = preemptions = max_blocks = max_running = 0
@@ -257,15 +258,8 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 first[rid] = clock
             g = gen[rid] + 1
             gen[rid] = g
-            if g >= O[rid]:
-                free += -(-prompt_eff[rid] // bs)
-                committed -= reserve[rid]
-                finish[rid] = clock
-                done += 1
-                if closed and ptr < n:
-                    arr[ptr] = clock
-                    wait.append(ptr)
-                    ptr += 1
+            if g >= O[rid]:                  # a one-token request: done with its prompt
+                finished.append((rid, prompt_eff[rid]))
                 continue
             running[rid] = None
             n_dec += 1
@@ -287,15 +281,18 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 n_dec -= 1
                 kv = join_n[rid] + step + 1 - join_step[rid]
                 res_count[(join_step[rid] - join_n[rid]) % bs] -= 1
-                free += -(-kv // bs)
-                committed -= reserve[rid]
                 sum_kv -= kv
-                finish[rid] = clock
-                done += 1
-                if closed and ptr < n:
-                    arr[ptr] = clock
-                    wait.append(ptr)
-                    ptr += 1
+                finished.append((rid, kv))
+        for rid, kv in finished:             # free the blocks; a closed-loop client sends its next request
+            free += -(-kv // bs)
+            committed -= reserve[rid]
+            finish[rid] = clock
+            done += 1
+            if closed and ptr < n:
+                arr[ptr] = clock
+                wait.append(ptr)
+                ptr += 1
+        finished.clear()
         step += 1
 
     return Run(np.asarray(arr, dtype=float), np.asarray(first), np.asarray(finish), np.asarray(P), np.asarray(O),
