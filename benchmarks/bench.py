@@ -21,6 +21,8 @@ reported as a ratio:
 * sweeps: 1,000,000 scenarios as NumPy arrays inside pint Quantities through ``train_days`` and
   ``decode_step_time`` (the calibrated model, and the articles' roofline with explicit
   utilisations), against the same formula on plain NumPy float arrays.
+* simulator: an hour of Poisson traffic at 50 requests/s through the in-flight batching simulator
+  (target < 2 s), and an uncached ``serving_capacity`` call.
 
 Times are medians over repetitions (after a warm-up); latency rows give p50 (and p99 in the
 notes). Targets: import < 0.5 s; each scalar call < 100 µs; a 1,000-cell batch through
@@ -56,6 +58,7 @@ ITERATION_TARGET_S = 200e-6
 SEARCH_TARGET_S = 0.5
 SEARCH_FUNCTIONS = {"train_plan"}
 LAYOUT_FUNCTIONS = {"train_iteration_time", "train_mfu"}
+SIM_TARGET_S = 2.0      # an hour of Poisson traffic at 50 requests/s through the serving simulator
 
 # The same calls typed with units, as people type them into cells.
 WITH_UNITS = {
@@ -565,6 +568,37 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
+def bench_simulator(report: Report, repeats: int):
+    """The in-flight batching simulator (llmcalc/serving): an hour of Poisson traffic at 50 requests/s of
+    1,500 prompt + 300 output tokens, uncached (a fresh run each time; the step table is built once).
+    CPU time of this process (the machine may be shared); the second replica is overloaded (its queue
+    grows all hour), the hardest case for the simulator."""
+    from llmcalc.serving import Replica, arrivals, metrics
+    for model, gpu, gpus in (("llama-3-8b", "B200", 1), ("llama-3.1-70b", "H100", 8)):
+        r = Replica(model, gpu, gpus=gpus, dtype="fp8")
+        t = arrivals.poisson(50, duration=3600, seed=0)
+        samples, res = [], None
+        for _ in range(repeats):
+            start = time.process_time()
+            res = metrics.summarize(r.run(1500, 300, arrival=t))
+            samples.append(time.process_time() - start)
+        m = statistics.median(samples)
+        report.add(Row(f"serving simulator: 1 h at 50 req/s, {model} on {gpus} × {gpu} ({len(t):,} requests, "
+                       f"{res['steps']:,} steps; CPU time)", m, None, f"< {SIM_TARGET_S:g} s", m < SIM_TARGET_S,
+                       f"served {res['request_rate']:.1f} req/s, TTFT p99 {res['ttft']['p99'] * 1e3:.0f} ms, "
+                       f"TPOT p50 {res['tpot']['p50'] * 1e3:.1f} ms", "simulator"))
+    import llmcalc
+    from llmcalc.serving import _REPLICAS
+    samples = []
+    for _ in range(max(1, repeats // 2)):
+        _REPLICAS.clear()
+        start = time.process_time()
+        llmcalc.serving_capacity("llama-3.1-70b", "H100", 1500, 300, ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8")
+        samples.append(time.process_time() - start)
+    report.add(Row("`serving_capacity` uncached (70B on 4 × H100, 1 s / 40 ms targets: ~8 simulated runs)",
+                   statistics.median(samples), None, "—", None, "informational; repeated calls are cached", "simulator"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke test)")
@@ -579,6 +613,7 @@ def main(argv=None) -> int:
         bench_scalar(report, 0.02, 3)
         bench_sweeps(report, 3)
         bench_cluster(report, 3)
+        bench_simulator(report, 1)
         if not ns.no_server:
             bench_server(report, 50, 2)
     else:
@@ -586,6 +621,7 @@ def main(argv=None) -> int:
         bench_scalar(report, 0.1, 5)
         bench_sweeps(report, 7)
         bench_cluster(report, 7)
+        bench_simulator(report, 3)
         bench_python_loop(report)
         if not ns.no_server:
             bench_server(report, 500, 7)

@@ -3,6 +3,7 @@
     python benchmarks/perf_accuracy.py                      # the shipped H100 file, default profile
     python benchmarks/perf_accuracy.py --cv                 # + leave-one-model-out cross-validation
     python benchmarks/perf_accuracy.py --data FILE --profile PROFILE.json
+    python benchmarks/perf_accuracy.py --serving            # + the serving engine on published TensorRT-LLM rows
 
 Prints, for every case, predicted vs measured time and peak memory and the error, then the
 median and worst absolute error per kind (prefill, decode, train). Exits with status 1 if a
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cv", action="store_true", help="also refit leaving each model out and predict it")
     ap.add_argument("--json", help="write the rows and summaries to this file")
     ap.add_argument("--no-cluster", action="store_true", help="skip the multi-GPU training section (accuracy_training.py)")
+    ap.add_argument("--serving", action="store_true", help="also score the serving engine (benchmarks/accuracy_serving.py)")
     ns = ap.parse_args(argv)
     data = json.loads(Path(ns.data).read_text(encoding="utf-8")) if ns.data else None
     cases = fit.cases(data)
@@ -110,6 +112,12 @@ def main(argv=None) -> int:
         result["leave_one_model_out"] = cv_rows
     if ns.json:
         Path(ns.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if ns.serving:
+        from accuracy_serving import report as serving_report
+        text, serving_ok, _ = serving_report(cv=ns.cv)
+        print()
+        print(text)
+        ok &= serving_ok
     print()
     print("targets met" if ok else "TARGETS MISSED", f"(time: median ≤ {TIME_MEDIAN:.0%}, worst ≤ {TIME_WORST:.0%} per kind; "
           f"peak inference memory ≤ {MEMORY_WORST:.0%})")

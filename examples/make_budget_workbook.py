@@ -1,5 +1,5 @@
-"""Write examples/llm-budget.xlsx: a training budget, a serving budget and a training cluster
-built from llmcalc's worksheet functions.
+"""Write examples/llm-budget.xlsx: a training budget, a serving budget, a training cluster and
+self-hosting vs a hosted API, built from llmcalc's worksheet functions.
 
     .venv/bin/python examples/make_budget_workbook.py [OUT.xlsx]
 
@@ -88,6 +88,36 @@ CLUSTER_INPUTS = [
 ]
 CLUSTER_GPUS = [256, 512, 1024, 2048, 4096]
 
+FLEET_INPUTS = [
+    ("Model", "llama-3.1-70b", "catalog name"),
+    ("GPU", "H100", "catalog name"),
+    ("GPUs per replica", 4, "tensor parallel"),
+    ("Number format", "fp8", "weights and KV cache"),
+    ("Requests per second", 20, "traffic (the issue's budget question)"),
+    ("Prompt tokens", 1500, "per request"),
+    ("Output tokens", 300, "per request"),
+    ("Time-to-first-token target", "1 s", ""),
+    ("Time-per-output-token target", "40 ms", ""),
+    ("Percentile of the targets", 90, "of the requests"),
+    ("Price per GPU-hour", "$3.99/h", "USD (Lambda 8x H100 SXM, 2026-09-20)"),
+    ("Hosted API", "gpt-4o", "llmcalc/data/api_prices.csv"),
+]
+# model, gpu, rate, prompt, output, TTFT and TPOT targets, GPUs, dtype, KV dtype, percentile, price
+_F = "B3,B4,B7,B8,B9,B10,B11,B5,B6,B6,B12,B13"
+FLEET_OUTPUTS = [
+    ("Capacity of one replica", "=LLM_SERVING_CAPACITY(B3,B4,B8,B9,B10,B11,B5,B6,B6,B12)",
+     "requests/s within the targets (simulated in-flight batching)"),
+    ("GPUs needed", "=LLM_SERVING_GPUS(B3,B4,B7,B8,B9,B10,B11,B5,B6,B6,B12)", "GPUs (whole replicas)"),
+    ("Self-hosting per month", f"=LLM_SERVING_COST({_F})", "USD (730 h at the price above)"),
+    ("Self-hosting per million tokens", f"=LLM_SERVING_COST_PER_MTOK({_F})", "USD (prompt + output tokens)"),
+    ("API per request", "=LLM_API_COST(B14,B8,B9)", "USD"),
+    ("API per month", "=B21*B7*730*3600", "USD"),
+    ("API / self-hosting", "=B22/B19", "above 1: self-hosting is cheaper at this traffic"),
+    ("Breakeven", "=LLM_BREAKEVEN(B3,B4,B14,B8,B9,B10,B11,B5,B6,B6,B12,B13)",
+     "requests/day above which self-hosting is cheaper"),
+]
+FLEET_RATES = [1, 5, 20, 50]
+
 
 def _table(ws: Worksheet, first_row: int, rows, fill=None) -> int:
     for i, (label, value, note) in enumerate(rows):
@@ -156,11 +186,31 @@ def cluster(ws: Worksheet):
         ws.cell(r, 7, f'=LLM_TRAIN_DAYS($B$3,$B$7,A{r},$B$4,"auto")')
 
 
+def fleet(ws: Worksheet):
+    ws["A1"] = "Self-hosting a traffic vs a hosted API (within latency targets)"
+    ws["A1"].font = BOLD
+    end = _table(ws, 3, FLEET_INPUTS, INPUT)                # rows 3-14
+    assert end == 15
+    ws.cell(16, 1, "Results").font = BOLD
+    end = _table(ws, 17, FLEET_OUTPUTS)                     # rows 17-24
+    assert end == 25
+    ws.cell(26, 1, "Cost against traffic").font = BOLD
+    for c, h in enumerate(("Requests per second", "GPUs", "Self-hosting (USD/month)", "API (USD/month)"), start=1):
+        ws.cell(27, c, h).font = BOLD
+    for i, rate in enumerate(FLEET_RATES):
+        r = 28 + i
+        ws.cell(r, 1, rate).fill = INPUT
+        ws.cell(r, 2, f"=LLM_SERVING_GPUS($B$3,$B$4,A{r},$B$8,$B$9,$B$10,$B$11,$B$5,$B$6,$B$6,$B$12)")
+        ws.cell(r, 3, f"=LLM_SERVING_COST($B$3,$B$4,A{r},$B$8,$B$9,$B$10,$B$11,$B$5,$B$6,$B$6,$B$12,$B$13)")
+        ws.cell(r, 4, f"=$B$21*A{r}*730*3600")
+
+
 def build(out: Path = OUT) -> Path:
     wb = Workbook()
     training(wb.active)
     serving(wb.create_sheet("Serving budget"))
     cluster(wb.create_sheet("Training cluster"))
+    fleet(wb.create_sheet("Self-hosting vs API"))
     for ws in wb.worksheets:
         ws.column_dimensions["A"].width = 36
         ws.column_dimensions["B"].width = 18

@@ -19,6 +19,8 @@ from .api.inference import (compute_bound_tokens, cost_per_1k_tokens, decode_ste
 from .api.memory import (activation_memory_gb, infer_memory_gb, kv_bytes_per_token, kv_cache_gb, serving_memory_gb,
                          train_memory_gb, train_min_gpus, weights_gb)
 from .api.performance import peak_memory, train_step_time
+from .api.serving import (api_cost, breakeven, serving_capacity, serving_cost, serving_cost_per_mtok, serving_gpus,
+                          serving_latency, serving_plan, serving_throughput)
 from .api.scaling import chinchilla_loss, chinchilla_params, chinchilla_tokens, comm_seconds, optimal_params, optimal_tokens
 from .api.training import params, train_cost, train_days, train_flops, train_gpu_hours, train_gpus
 from .errors import ArgumentError, LLMCalcError, UnknownNameError
@@ -61,6 +63,9 @@ __all__ = [
     # serving
     "prefill_time", "prefill_ms", "decode_step_time", "decode_tokens_per_s", "cost_per_1k_tokens", "max_batch",
     "compute_bound_tokens", "forward_flops",
+    # serving at fleet scale (in-flight batching simulator)
+    "serving_throughput", "serving_latency", "serving_capacity", "serving_gpus", "serving_cost", "serving_cost_per_mtok",
+    "serving_plan", "api_cost", "breakeven",
     # scaling laws, communication, catalogs, units
     "chinchilla_tokens", "chinchilla_params", "chinchilla_loss", "optimal_params", "optimal_tokens", "comm_seconds",
     "gpu", "model", "gpus", "models", "convert",

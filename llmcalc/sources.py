@@ -55,6 +55,16 @@ _ALL = [
            "2023", "https://github.com/NVIDIA/nccl-tests/blob/master/doc/PERFORMANCE.md"),
     Source("pint", "pint developers", "pint unit definitions (GB = 1e9 B, GiB = 2^30 B, Gb = 1e9 bit)", "pint documentation",
            "2024", "https://pint.readthedocs.io"),
+    Source("trtllm-perf", "NVIDIA", "TensorRT-LLM performance overview (static-batch throughput and first-token latency "
+           "tables; gptSessionBenchmark)", "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md", "2024",
+           "https://nvidia.github.io/TensorRT-LLM/performance/perf-overview.html"),
+    Source("vllm-paged", "Kwon et al.", "Efficient Memory Management for Large Language Model Serving with PagedAttention",
+           "SOSP'23", "2023", "https://arxiv.org/abs/2309.06180"),
+    Source("sarathi", "Agrawal et al.", "Taming Throughput-Latency Tradeoff in LLM Inference with Sarathi-Serve "
+           "(chunked prefill)", "OSDI'24", "2024", "https://arxiv.org/abs/2403.02310"),
+    Source("api-prices", "API providers' public price pages (OpenAI, Anthropic, Google, DeepSeek, DeepInfra, Fireworks, "
+           "Together)", "Hosted-API token prices: dated, each with its page and how it was verified",
+           "llmcalc API price catalog (llmcalc/data/api_prices.csv)", "2026"),
     Source("perf-model", "llmcalc", "Performance model: per-operator roofline of the reference engine, fitted on measured H100 runs",
            "llmcalc documentation (docs/performance.md; measurements in h100-calibration.json)", "2026"),
     Source("gpu-catalog", "vendor datasheets (NVIDIA, AMD, Intel, Google)",

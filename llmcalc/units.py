@@ -8,7 +8,7 @@ that matter for LLM arithmetic:
 * ``b`` is the bit (``200 Gb/s`` is 200 gigabit per second; pint reads ``Gb`` as giga-gilbert and
   ``b`` as barn), and ``bps`` is bit per second.
 * new units: ``FLOP`` (``[computation]``), ``token``, ``parameter``, ``USD`` (``[currency]``),
-  ``GPU`` (a dimensionless count, so ``$/GPU/h`` is ``USD/hour``) and ``GPU_hour``.
+  ``GPU`` and ``request`` (dimensionless counts, so ``$/GPU/h`` is ``USD/hour``) and ``GPU_hour``.
 
 SI and IEC prefixes stay apart: ``GB`` is 1e9 bytes, ``GiB`` is 2**30 bytes.
 
@@ -42,6 +42,7 @@ token = [token] = _ = tok = tokens
 parameter = [parameter] = _ = param = params
 USD = [currency] = _ = dollar = usd
 GPU = 1 = _ = gpu = GPUs
+request = 1 = _ = req = requests
 GPU_hour = hour = _ = GPUh = gpu_hour
 """
 

@@ -13,11 +13,12 @@ from llmcalc.errors import ArgumentError
 
 from . import values
 from .fields import Entry, ScenarioError
+from .fleet import FLEET
 from .kind import ScenarioKind
 from .serving import SERVING
 from .training import TRAINING
 
-KINDS: tuple[ScenarioKind, ...] = (SERVING, TRAINING)  # every scenario kind, in the order they are told apart
+KINDS: tuple[ScenarioKind, ...] = (SERVING, FLEET, TRAINING)  # every scenario kind, in the order they are told apart
 MAX_ROWS = 1000
 _LINE = re.compile(r"^([A-Za-z][A-Za-z0-9 _-]*?)\s*[:=]\s*(.*)$")
 

@@ -54,6 +54,7 @@ class Panel:
     ylabel: str
     series: tuple[tuple[str, str], ...]    # (column key, legend label)
     reference: Callable[..., list[tuple[float, str]]] | None = None  # Scenario -> horizontal lines [(y, label)]
+    marks: Callable[..., list[tuple[float, str]]] | None = None      # Scenario -> vertical lines [(x, label)]
 
 
 @dataclass(frozen=True)

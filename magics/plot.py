@@ -89,6 +89,9 @@ def figure(scn):
         for y, label in (panel.reference(scn) if panel.reference else []):
             ax.axhline(y, color="#555", linestyle="--", linewidth=1, label=label)
             marked.add(label)
+        for x, label in (panel.marks(scn) if panel.marks else []):
+            ax.axvline(x, color="#070", linestyle=":", linewidth=1.2, label=label)
+            marked.add(label)
         xs_all = [x for _, xs, _, _ in lines for x in xs]
         ys_all = [y for _, _, ys, _ in lines for y in ys if y > 0]
         if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 8:

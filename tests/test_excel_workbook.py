@@ -71,7 +71,8 @@ def test_committed_workbook_is_what_the_script_writes(tmp_path):
     spec.loader.exec_module(module)
     fresh = load_workbook(module.build(tmp_path / "fresh.xlsx"))
     committed = load_workbook(WORKBOOK)
-    assert fresh.sheetnames == committed.sheetnames == ["Training budget", "Serving budget", "Training cluster"]
+    assert fresh.sheetnames == committed.sheetnames == ["Training budget", "Serving budget", "Training cluster",
+                                                       "Self-hosting vs API"]
     for name in fresh.sheetnames:
         a = [[c.value for c in row] for row in fresh[name].iter_rows()]
         b = [[c.value for c in row] for row in committed[name].iter_rows()]
@@ -165,3 +166,20 @@ def test_excel_saved_names_errors_and_arithmetic(engine, tmp_path):
     assert str(v[("SHEET", "A4")]) == "#NUM!"
     assert v[("SHEET", "A5")] == pytest.approx(v[("SHEET", "A1")] * 24)
     assert v[("SHEET", "A6")] == pytest.approx(by_sheet_name("LLM_TRAIN_COST").sheet_value(175e9, 300e9, "A100", 2.21))
+
+
+def test_self_hosting_vs_api_sheet_recalculates(engine):
+    """The issue's budget question in a sheet: 20 requests/s of 1,500/300 tokens within 1 s / 40 ms on H100s in FP8,
+    against GPT-4o; each cell equals the Python function it calls."""
+    import llmcalc
+    v = engine(WORKBOOK)
+    f = lambda cell: v[("SELF-HOSTING VS API", cell)]  # noqa: E731
+    kw = dict(ttft_slo="1 s", tpot_slo="40 ms", gpus=4, dtype="fp8")
+    assert f("B17") == pytest.approx(llmcalc.serving_capacity("llama-3.1-70b", "H100", 1500, 300, **kw).magnitude)
+    assert f("B18") == 12                                           # 3 replicas of 4 × H100
+    assert f("B19") == pytest.approx(12 * 3.99 * 730)               # $/month
+    assert f("B21") == pytest.approx(0.00675)                       # GPT-4o: 1,500 × $2.50/M + 300 × $10/M
+    assert f("B22") == pytest.approx(0.00675 * 20 * 730 * 3600)
+    assert f("B23") > 1                                             # the API costs more at this traffic
+    assert f("B24") == pytest.approx(4 * 3.99 * 24 / 0.00675)       # requests/day
+    assert [f(f"B{r}") for r in range(28, 32)] == [4, 4, 12, 28]    # GPUs against traffic

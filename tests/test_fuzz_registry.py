@@ -40,7 +40,8 @@ FUNCTIONS = sorted(REGISTRY)
 
 BASE_BY_UNIT = {"FLOP": 1e23, "FLOP/s": 3e14, "byte": 5e11, "byte/second": 2.5e10, "USD/hour": 2.5, "day": 30.0,
                 "token": 2048, "parameter": 7e9, "GPU": 2, "": 4}
-BASE_BY_NAME = {"from_unit": "GiB", "to_unit": "GB", "kind": "generated", "value": 1.5, "bytes_per_param": 20}
+BASE_BY_NAME = {"from_unit": "GiB", "to_unit": "GB", "kind": "generated", "value": 1.5, "bytes_per_param": 20,
+                "api_model": "gpt-4o"}
 OVERRIDES = {  # (function, argument) -> value, where the unit alone does not give a sensible one
     ("params", "layers"): 32, ("params", "hidden"): 4096,
     ("chinchilla_params", "tokens"): 1.4e12, ("chinchilla_loss", "tokens"): 1.4e12,

@@ -14,7 +14,7 @@ bf16 autocast for training. Per layer it runs, for ``n`` tokens:
 
 Plus per pass: the embedding gather, the LM head for the rows that need logits, and a fixed
 per-step overhead. With ``gpus > 1`` the weights, heads and FFN are split (Megatron tensor
-parallelism) and two all-reduces per layer are added (not validated: no multi-GPU data).
+parallelism) and two all-reduces per layer are added (:mod:`llmcalc.perf.comm`).
 
 Everything broadcasts over NumPy arrays of batch / tokens / context.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..hardware import DTYPE_BYTES
+from . import comm
 from . import operators as op
 
 
@@ -145,18 +146,14 @@ def _elementwise_bytes(s: Shapes, n, prof):
 
 
 def _comm(tot, s: Shapes, n, gpu, ab, prof):
-    """Two all-reduces of the n×h activations per layer (Megatron tensor parallelism).
-
-    Ring all-reduce: each GPU sends and receives 2·(g−1)/g of the buffer; time = that / one
-    direction of the GPU's interconnect + a fixed latency. Source: Megatron-LM (Shoeybi et al.
-    2019) for the two all-reduces; NCCL ring algorithm for the 2(g−1)/g factor. Not validated
-    against measurements (the calibration file has one GPU)."""
+    """Two all-reduces of the n×h activations per layer (Megatron tensor parallelism), each timed by
+    the shared collective model (:func:`llmcalc.perf.comm.all_reduce`: NCCL ring/tree over the GPU's
+    scale-up domain, networks.csv). Source: Megatron-LM (Shoeybi et al. 2019) for the two all-reduces.
+    Not validated for the reference engine (the calibration file has one GPU); the serving engine's
+    all-reduces are checked against published multi-GPU tables (:mod:`.serving_engine`)."""
     if s.g <= 1:
         return
-    link = (gpu.interconnect_bandwidth or 64e9) / 2.0
-    nbytes = n * s.h * ab
-    per = 2.0 * (s.g - 1) / s.g * nbytes / link + prof.overheads.get("allreduce_s", 10e-6)
-    tot.add("communication", 2.0 * s.L * per)
+    tot.add("communication", 2.0 * s.L * comm.all_reduce(n * s.h * ab, s.g, comm.cluster_of(gpu)))
 
 
 def forward(model, gpu, prof, batch, tokens, context, *, mode, gpus=1, dtype="bf16", kv_dtype=None):

@@ -251,7 +251,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m llmcalc.perf.fit")
     ap.add_argument("--write", action="store_true", help="write the fitted profile to llmcalc/data/profiles/h100-sxm5.json")
     ap.add_argument("--no-cv", action="store_true")
+    ap.add_argument("--serving", action="store_true", help="fit the serving engine on llmcalc/data/published/serving.csv "
+                    "(with --write: into llmcalc/data/profiles/engines.json)")
     ns = ap.parse_args(argv)
+    if ns.serving:
+        return serving_main(write=ns.write, cv=not ns.no_cv)
     prof = full_fit()
     rows = errors(prof, cases())
     print(_table(rows))
@@ -280,6 +284,134 @@ def main(argv=None) -> int:
             "are fitted by `python -m llmcalc.perf.fit --write`."))
         path = Path(__file__).resolve().parent.parent / "data" / "profiles" / "h100-sxm5.json"
         path.write_text(json.dumps(_profile_json(prof, info), indent=1) + "\n", encoding="utf-8")
+        print("wrote", path)
+    return 0
+
+
+
+# ------------------------------------------------------------------------------------------ serving
+
+# (key, lower, upper): the serving engine's global parameters, fitted in log space on serving.csv
+SERVING_PARAMS = [
+    ("gemm_efficiency", 0.5, 1.0),
+    ("roofline_p", 1.0, 8.0),
+    ("mmha_elements_per_sm_clock", 2.0, 64.0),
+    ("mmha_block_positions", 1.0, 2000.0),
+    ("legacy_mma_fraction", 0.2, 1.0),
+    ("moe_gemm_efficiency", 0.2, 1.0),
+    ("kernel_s", 1e-7, 3e-5),
+    ("step_s", 1e-6, 5e-3),
+    ("elementwise_scale", 0.2, 5.0),
+]
+
+
+def serving_predict(eng, case: dict) -> float:
+    """Predicted value of a serving.csv case: output tokens/s per GPU, or first-token seconds.
+
+    gptSessionBenchmark feeds identical prompts (every input id is the pad id) with greedy sampling, so
+    every token of every sequence has the same hidden state (attention over identical keys and values
+    returns the value): ``identical=True`` (it matters for MoE routing only)."""
+    from . import serving_engine as se
+    from .profile import hardware
+    hw = hardware(case["gpu"])
+    kw = dict(gpus=case["tp"], dtype=case["dtype"], identical=True)
+    if case["metric"] == "ttft":
+        return float(se.prefill(case["model"], case["gpu"], hw, eng, 1, case["input"], **kw).seconds)
+    total, _ = se.static_batch(case["model"], case["gpu"], hw, eng, case["batch"], case["input"], case["output"], **kw)
+    return case["batch"] * case["output"] / total / case["tp"]
+
+
+def serving_errors(eng, cases: list[dict]) -> list[dict]:
+    out = []
+    for c in cases:
+        p = serving_predict(eng, c)
+        out.append(dict(id=c["id"], model=c["model_name"], gpu=c["gpu_name"], tp=c["tp"], dtype=c["dtype"],
+                        batch=c["batch"], input=c["input"], output=c["output"], metric=c["metric"],
+                        measured=c["value"], predicted=p, error=p / c["value"] - 1))
+    return out
+
+
+def serving_summary(rows: list[dict]) -> dict:
+    out = {}
+    for metric in ("throughput", "ttft"):
+        e = [abs(r["error"]) for r in rows if r["metric"] == metric]
+        if e:
+            out[metric] = dict(cases=len(e), median_abs_error=float(np.median(e)), worst_abs_error=float(max(e)))
+    return out
+
+
+def fit_serving(eng, cases: list[dict], params=SERVING_PARAMS):
+    """Fit the engine's global parameters on serving cases: least squares on log(predicted/measured),
+    throughput and first-token rows together (soft-L1 loss, as for the H100 profile)."""
+    keys = [k for k, _, _ in params]
+    lo = np.log([p[1] for p in params])
+    hi = np.log([p[2] for p in params])
+    x0 = np.clip(np.log([eng.params[k] for k in keys]), lo + 1e-9, hi - 1e-9)
+    meas = np.log([c["value"] for c in cases])
+
+    def fun(x):
+        e = eng.with_params(**dict(zip(keys, map(float, np.exp(x)))))
+        return np.log([serving_predict(e, c) for c in cases]) - meas
+
+    x = _least_squares(fun, x0, lo, hi)
+    return eng.with_params(**dict(zip(keys, map(float, np.exp(x)))))
+
+
+MOE_PARAMS = ("moe_gemm_efficiency", "legacy_mma_fraction")
+
+
+def identifiable(params, cases: list[dict]):
+    """The parameters the cases can determine: the MoE kernel parameters only when an MoE model is among
+    them (else they keep their prior values from engines.json)."""
+    moe = any(c["model"].experts for c in cases)
+    return [p for p in params if moe or p[0] not in MOE_PARAMS]
+
+
+def serving_leave_one_group_out(eng, cases: list[dict], by: str, params=SERVING_PARAMS) -> list[dict]:
+    """Refit without each group (``by`` = "gpu_name" or "model_name") and predict that group's rows."""
+    rows = []
+    for name in sorted({c[by] for c in cases}):
+        train = [c for c in cases if c[by] != name]
+        fitted = fit_serving(eng, train, identifiable(params, train))
+        rows += serving_errors(fitted, [c for c in cases if c[by] == name])
+    return rows
+
+
+def serving_table(rows: list[dict]) -> str:
+    lines = [f"{'id':5s} {'model':13s} {'GPU':5s} {'TP':>2s} {'dtype':5s} {'batch':>5s} {'in':>5s} {'out':>5s} "
+             f"{'metric':10s} {'published':>10s} {'predicted':>10s} {'error':>7s}"]
+    for r in rows:
+        unit = 1e3 if r["metric"] == "ttft" else 1.0
+        lines.append(f"{r['id']:5s} {r['model']:13s} {r['gpu']:5s} {r['tp']:2d} {r['dtype']:5s} {r['batch']:5d} "
+                     f"{r['input']:5d} {r['output']:5d} {('TTFT ms' if unit > 1 else 'tok/s/GPU'):10s} "
+                     f"{r['measured'] * unit:10.1f} {r['predicted'] * unit:10.1f} {r['error'] * 100:+6.1f}%")
+    return "\n".join(lines)
+
+
+def serving_main(write=False, cv=True) -> int:
+    """Fit the serving engine's global parameters, print the table and the cross-validation."""
+    from . import published, serving_engine as se
+    cs = published.serving_cases()
+    eng = fit_serving(se.engine("trtllm-0.9"), cs)
+    rows = serving_errors(eng, cs)
+    print(serving_table(rows))
+    info = {"method": "least squares on log(predicted/measured) over the 144 rows of llmcalc/data/published/serving.csv "
+                      "(TensorRT-LLM 0.9.0: 96 static-batch throughputs, 48 batch-1 first-token latencies; "
+                      "scipy.optimize.least_squares, soft-L1 loss)",
+            "fitted": [k for k, _, _ in SERVING_PARAMS], "in_sample": serving_summary(rows)}
+    print("in-sample", json.dumps(info["in_sample"]))
+    if cv:
+        for by in ("gpu_name", "model_name"):
+            s = serving_summary(serving_leave_one_group_out(se.engine("trtllm-0.9"), cs, by))
+            info[f"leave_one_{by.split('_')[0]}_out"] = s
+            print(f"leave one {by.split('_')[0]} out", json.dumps(s))
+    print(json.dumps({k: eng.params[k] for k, _, _ in SERVING_PARAMS}, indent=1))
+    if write:
+        path = Path(__file__).resolve().parent.parent / "data" / "profiles" / "engines.json"
+        d = json.loads(path.read_text(encoding="utf-8"))
+        d["params"] = {k: (round(v, 6) if v > 1e-3 else float(f"{v:.4g}")) for k, v in eng.params.items()}
+        d["fit"] = info
+        path.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print("wrote", path)
     return 0
 

@@ -135,13 +135,100 @@ def derivation() -> dict:
     return json.loads(_data_text("derivation.json"))
 
 
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _per_gpu(table: dict, gpu, default=None):
+    """The entry of a per-GPU table of derivation.json for ``gpu`` (names compared without punctuation)."""
+    key = _norm(gpu.name)
+    for name, value in table.items():
+        if _norm(name) == key:
+            return value
+    return default
+
+
 def _sm_count(gpu) -> int:
-    table = derivation()["sm_count"]
-    key = re.sub(r"[^a-z0-9]", "", gpu.name.lower())
-    for name, n in table.items():
-        if re.sub(r"[^a-z0-9]", "", name.lower()) == key:
-            return int(n)
-    return int(derivation().get("default_sm_count", 132))
+    return int(_per_gpu(derivation()["sm_count"], gpu, derivation().get("default_sm_count", 132)))
+
+
+def matmul_fraction(gpu, dtype: str) -> float:
+    """Achievable / datasheet dense matmul FLOP/s of ``gpu`` for ``dtype``: the published large-GEMM
+    microbenchmark (maximum achievable matmul FLOPS, ml-engineering) where one exists, else the default.
+    fp16 and tf32 use the bf16 figure, int8 and fp4 the fp8 one (no published FP4 measurement). Source:
+    derivation.json ``matmul_fraction_sources``."""
+    d = derivation()
+    key = "fp8" if dtype in ("fp8", "int8", "fp4") else "bf16"
+    return float(_per_gpu(d["matmul_fraction"].get(key, {}), gpu, d["matmul_fraction_default"][key]))
+
+
+def bandwidth_fraction(gpu) -> float:
+    """Achievable / datasheet memory bandwidth (published read bandwidth where known, else the H100's measured 0.874)."""
+    d = derivation()
+    return float(_per_gpu(d["bandwidth_fraction"], gpu, d["bandwidth_fraction_default"]))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a GPU can sustain, independent of the software running on it.
+
+    ``matmul[dtype]``: achievable dense matmul FLOP/s (datasheet peak × :func:`matmul_fraction`, or a
+    calibrated profile's measured ceiling); ``bandwidth``: achievable read bytes/s; ``sm_rate``: SMs ×
+    boost clock (SM-cycles per second), the budget of kernels bound by instruction issue rather than
+    tensor cores or memory; ``arch``: compute capability (``sm80``, ``sm89``, ``sm90``, ``sm100``), which
+    says whether kernels compiled for an older architecture run at full speed.
+    """
+
+    gpu: str
+    arch: str
+    sm_count: int
+    clock_hz: float
+    matmul: dict
+    bandwidth: float
+    provenance: str = ""
+
+    @property
+    def sm_rate(self) -> float:
+        return self.sm_count * self.clock_hz
+
+    def flops(self, dtype: str) -> float:
+        """Achievable matmul FLOP/s for ``dtype``: fp4 on GPUs with FP4 tensor cores (Blackwell: weights and
+        activations in FP4), else fp4 and int4 are weight-only formats computed at 16 bits."""
+        key = {"int4": "bf16", "fp16": "bf16"}.get(dtype, dtype)
+        if key == "fp4" and "fp4" not in self.matmul:
+            key = "bf16"
+        if key in self.matmul:
+            return float(self.matmul[key])
+        raise ArgumentError("dtype", f"{self.gpu} has no published dense {dtype} peak")
+
+
+def hardware(gpu, profile=None) -> Hardware:
+    """The :class:`Hardware` of a catalog GPU: datasheet peaks × published achievable fractions
+    (derivation.json), or the measured ceilings of a calibrated ``profile`` (file or Profile)."""
+    d = derivation()
+    clock = float(_per_gpu(d["boost_clock_mhz"], gpu, 1800)) * 1e6
+    arch = str(_per_gpu(d["arch"], gpu, ""))
+    if profile not in (None, ""):
+        prof = resolve(gpu, profile)
+        mm = dict(prof.matmul_flops)
+        mm.setdefault("bf16", mm.get("fp16", 0.0))
+        return Hardware(gpu.name, arch, prof.sm_count, clock, mm, prof.bandwidth,
+                        f"ceilings from {prof.path or prof.name}")
+    mm = {}
+    for dtype in ("bf16", "fp8", "int8", "fp4", "tf32", "fp32"):
+        try:
+            peak = gpu.peak_flops(dtype)
+        except ArgumentError:
+            continue
+        mm[dtype] = peak * (matmul_fraction(gpu, dtype) if dtype != "fp32" else 1.0)
+    if "bf16" not in mm:
+        raise ArgumentError("gpu", f"{gpu.name} has no published 16-bit peak")
+    bw = gpu.bandwidth * bandwidth_fraction(gpu)
+    prov = (f"{gpu.name}: datasheet peaks × published achievable fractions (bf16 {matmul_fraction(gpu, 'bf16'):.3f}"
+            + (f", fp8 {matmul_fraction(gpu, 'fp8'):.3f}" if "fp8" in mm else "")
+            + f"), bandwidth × {bandwidth_fraction(gpu):.3f}; {_sm_count(gpu)} SMs at {clock / 1e9:.2f} GHz "
+            "(llmcalc/data/profiles/derivation.json)")
+    return Hardware(gpu.name, arch, _sm_count(gpu), clock, mm, bw, prov)
 
 
 def _gpu_key(gpu) -> tuple:
@@ -152,15 +239,25 @@ _DERIVED: dict = {}
 
 
 def _derive(gpu) -> Profile:
+    """Reference-engine profile of an unmeasured GPU.
+
+    Formula: ceiling(GPU, dtype) = peak(GPU, dtype) × f(GPU, dtype) × [measured(H100, dtype) / (peak(H100,
+    dtype) × f(H100, dtype))], f = published achievable fraction (:func:`matmul_fraction`); bandwidth
+    likewise with :func:`bandwidth_fraction`. The bracket is the H100's ratio of what the reference
+    engine's calibration measured (an 8192³ matmul, a read-only sum) to the published figure, so the
+    H100 gets exactly its measured ceilings and every GPU the same methodology. Shape, overhead and
+    engine parameters are the H100's."""
     base = measured()
     if gpu.name == base.gpu and gpu.bandwidth == derivation()["reference_bandwidth"]:
         return base
-    ref_peak, ref_bw = derivation()["reference_peak_flops"], derivation()["reference_bandwidth"]
+    d = derivation()
+    ref_peak, ref_bw = d["reference_peak_flops"], d["reference_bandwidth"]
+    h100 = _Named(base.gpu)
     mm = {}
     for dtype, achieved in base.matmul_flops.items():
-        ratio = achieved / ref_peak[dtype]
+        scale = achieved / (ref_peak[dtype] * matmul_fraction(h100, dtype))
         try:
-            mm[dtype] = ratio * gpu.peak_flops(dtype)
+            mm[dtype] = gpu.peak_flops(dtype) * matmul_fraction(gpu, dtype) * scale
         except ArgumentError:
             continue
     if not mm:
@@ -169,13 +266,21 @@ def _derive(gpu) -> Profile:
         if not peak16:
             raise ArgumentError("gpu", f"{gpu.name} has no published 16-bit peak to derive a profile from")
         mm["bf16"] = base.matmul_flops["bf16"] / ref_peak["bf16"] * peak16
-    bw = base.bandwidth / ref_bw * gpu.bandwidth
-    prov = (f"Derived, not measured: {gpu.name} datasheet peaks × the achievable/peak ratios measured on the "
-            f"H100 SXM (matmul bf16 {base.matmul_flops['bf16'] / ref_peak['bf16']:.3f}, bandwidth "
-            f"{base.bandwidth / ref_bw:.3f}); shape and overhead parameters are the H100's. "
+    bw_scale = base.bandwidth / (ref_bw * bandwidth_fraction(h100))
+    bw = gpu.bandwidth * bandwidth_fraction(gpu) * bw_scale
+    prov = (f"Derived, not measured: {gpu.name} datasheet peaks × published achievable fractions (matmul bf16 "
+            f"{matmul_fraction(gpu, 'bf16'):.3f}, bandwidth {bandwidth_fraction(gpu):.3f}; derivation.json), scaled "
+            f"like the H100's reference measurement; shape and overhead parameters are the H100's. "
             f"Run `llmcalc calibrate` on this GPU for a measured profile.")
     return base.with_params(name=f"{gpu.name} (derived from H100)", gpu=gpu.name, matmul_flops=mm, bandwidth=bw,
                             sm_count=_sm_count(gpu), derived=True, provenance=prov, path="")
+
+
+class _Named:
+    """Just a name, for looking a GPU up in the derivation tables."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 def derived(gpu) -> Profile:
