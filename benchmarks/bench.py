@@ -59,6 +59,10 @@ SEARCH_TARGET_S = 0.5
 SEARCH_FUNCTIONS = {"train_plan"}
 LAYOUT_FUNCTIONS = {"train_iteration_time", "train_mfu"}
 SIM_TARGET_S = 2.0      # an hour of Poisson traffic at 50 requests/s through the serving simulator
+# Functions that run the serving simulator (simulated traffic, not a formula): timed in their own rows
+# (bench_simulator), not as scalar calls (< 100 µs) or cells of the 1,000-cell batch.
+SIMULATION_FUNCTIONS = {"serving_throughput", "serving_latency", "serving_capacity", "serving_gpus", "serving_cost",
+                        "serving_cost_per_mtok", "serving_plan", "breakeven"}
 
 # The same calls typed with units, as people type them into cells.
 WITH_UNITS = {
@@ -255,8 +259,8 @@ def bench_scalar(report: Report, min_time: float, repeats: int):
     import llmcalc  # noqa: F401
     from llmcalc.registry import REGISTRY
     for name, fn in REGISTRY.items():
-        if name in SEARCH_FUNCTIONS:
-            continue  # bench_cluster
+        if name in SEARCH_FUNCTIONS | SIMULATION_FUNCTIONS:
+            continue  # bench_cluster, bench_simulator
         slowest = (0.0, 0.0)  # every example of the function; the row shows the slowest
         for args, kwargs in example_calls(fn):
             values = fn.bind(args, dict(kwargs))
@@ -438,7 +442,7 @@ def batch_calls(n: int) -> list[dict]:
     """``n`` cells cycling through every registry function, as the add-in sends them."""
     from llmcalc.registry import REGISTRY
     calls = []
-    fns = [fn for fn in REGISTRY.values() if fn.name not in SEARCH_FUNCTIONS]
+    fns = [fn for fn in REGISTRY.values() if fn.name not in SEARCH_FUNCTIONS | SIMULATION_FUNCTIONS]
     for i in range(n):
         fn = fns[i % len(fns)]
         args, kwargs = example_calls(fn)[0]
@@ -452,7 +456,7 @@ def formula_baseline(calls: list[dict]):
     prepared = []
     for c in calls:
         fn = by_sheet_name(c["function"])
-        prepared.append((fn.impl, fn.bind(tuple(c["args"]), dict(c["named"]))))
+        prepared.append((fn.impl, fn.impl_kwargs(fn.bind(tuple(c["args"]), dict(c["named"])))))
     return lambda: [impl(**values) for impl, values in prepared]
 
 
@@ -597,6 +601,17 @@ def bench_simulator(report: Report, repeats: int):
         samples.append(time.process_time() - start)
     report.add(Row("`serving_capacity` uncached (70B on 4 × H100, 1 s / 40 ms targets: ~8 simulated runs)",
                    statistics.median(samples), None, "—", None, "informational; repeated calls are cached", "simulator"))
+    from llmcalc.registry import REGISTRY
+    for name in sorted(SIMULATION_FUNCTIONS):
+        fn = REGISTRY[name]
+        slowest = 0.0
+        for args, kwargs in example_calls(fn):
+            _REPLICAS.clear()
+            start = time.process_time()
+            fn(*args, **kwargs)
+            slowest = max(slowest, time.process_time() - start)
+        report.add(Row(f"`{name}` call, uncached (slowest of its {len(fn.examples)} examples)", slowest, None, "—", None,
+                       "informational: simulates traffic; repeated calls are cached", "simulator"))
 
 
 def main(argv=None) -> int:

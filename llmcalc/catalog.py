@@ -50,7 +50,7 @@ def _gpus() -> tuple[dict[str, GPU], dict[str, str]]:
         )
         table[g.name] = g
         for alias in [g.name, *filter(None, r["aliases"].split(";"))]:
-            index[normalize(alias)] = g.name
+            index[normalize(alias)] = index[alias] = g.name
     return table, index
 
 
@@ -80,7 +80,7 @@ def _models() -> tuple[dict[str, Model], dict[str, str]]:
         keys = [m.name, *filter(None, r["aliases"].split(";"))]
         # "LLaMA-1 7B" is also "llama-1-7b"; "Mistral-7B-v0.1" also "mistral-7b-v01"
         for alias in keys:
-            index[normalize(alias)] = m.name
+            index[normalize(alias)] = index[alias] = m.name
     return table, index
 
 
@@ -100,9 +100,9 @@ def _lookup(name: str, table: dict, index: dict, kind: str, argument: str):
         raise ArgumentError(argument, f"must be a {kind} name, got {type(name).__name__}")
     if len(name) > 100:
         raise ArgumentError(argument, f"is too long for a {kind} name ({len(name)} characters)")
-    key = normalize(name)
-    if key in index:
-        return table[index[key]]
+    found = index.get(name) or index.get(normalize(name))  # exact spelling first: no regex on the hot path
+    if found:
+        return table[found]
     raise UnknownNameError(argument, kind, name, suggest(name, {normalize(n): n for n in table} | index))
 
 

@@ -115,6 +115,7 @@ class Function:
     examples: tuple[Example, ...] = ()
     doc: str = ""
     groups: tuple[Group, ...] = ()
+    _defaults: dict = field(default_factory=dict, repr=False, compare=False)  # parsed defaults, by argument
 
     # -------------------------------------------------------------- calling
     def bind(self, args: tuple, kwargs: dict) -> dict:
@@ -134,7 +135,9 @@ class Function:
             if raw is None or (isinstance(raw, str) and raw == "" and spec.optional):
                 if not spec.optional:
                     raise MissingArgumentError(spec.name, f"is required ({spec.help})")
-                values[spec.name] = spec.default if spec.default is None else spec.kind.parse(spec.default, spec.name)
+                if spec.name not in self._defaults:  # a default is a constant: parse it once
+                    self._defaults[spec.name] = None if spec.default is None else spec.kind.parse(spec.default, spec.name)
+                values[spec.name] = self._defaults[spec.name]
             else:
                 values[spec.name] = spec.kind.parse(raw, spec.name)
         if kwargs:  # whatever is left was not an argument name

@@ -71,7 +71,12 @@ def test_benchmark_script_quick_mode_prints_the_table():
     for row in ("cold `import llmcalc`", "`train_days` scalar call", "`decode_step_time` sweep, 1,000,000"):
         assert row in out.stdout, out.stdout[-3000:]
     from llmcalc.registry import REGISTRY
-    assert all(f"`{name}` scalar call" in out.stdout for name in REGISTRY)
+    sys.path.insert(0, str(root / "benchmarks"))
+    from bench import SEARCH_FUNCTIONS, SIMULATION_FUNCTIONS
+    # every function has its row: a scalar call, or its own row for a layout search or a traffic simulation
+    assert all(f"`{name}` scalar call" in out.stdout for name in set(REGISTRY) - SEARCH_FUNCTIONS - SIMULATION_FUNCTIONS)
+    assert all(f"`{name}` call, uncached" in out.stdout for name in SIMULATION_FUNCTIONS)
+    assert "`train_plan` scalar call: a layout search" in out.stdout
 
 
 def test_the_hostile_requests_are_allowed_and_at_the_budgets():

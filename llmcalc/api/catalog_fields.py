@@ -1,4 +1,6 @@
 """Catalog look-ups and unit conversion as functions (LLM_GPU, LLM_MODEL, LLM_CONVERT)."""
+import functools
+
 from .. import units
 from ..catalog import gpu_rows, model_rows
 from ..errors import ArgumentError, UnknownNameError
@@ -50,12 +52,16 @@ def _need(value, what, g):
     return value
 
 
+_KEYS = {id(t): {**{normalize(k): k for k in t}, **{k: k for k in t}} for t in (GPU_FIELDS, MODEL_FIELDS)}
+
+
 def _field(table, field, kind):
     if not isinstance(field, str):
         raise ArgumentError("field", "must be a field name")
-    keys = {normalize(k): k for k in table}
-    if normalize(field) in keys:
-        return keys[normalize(field)]
+    keys = _KEYS[id(table)]
+    found = keys.get(field) or keys.get(normalize(field))   # exact spelling first: no regex on the hot path
+    if found:
+        return found
     raise UnknownNameError("field", f"{kind} field", field[:60], suggest(field, keys) or list(table)[:6])
 
 
@@ -98,14 +104,17 @@ def model(name, field):
                          Example((200, "Gb/s", "GB/s"), 25, note="8 bits per byte")])
 def convert(value, from_unit, to_unit):
     """Convert a number between units (GiB→GB, Gb/s→GB/s, days→hours, TFLOP/s→FLOP/s)."""
-    f = _unit(from_unit, "from_unit")
-    t = _unit(to_unit, "to_unit")
-    try:
-        out = units.ureg().Quantity(value, f).to(t).magnitude
-    except Exception:
-        raise ArgumentError("to_unit", f"cannot convert {from_unit!r} to {to_unit!r} (different dimensions)") from None
+    factor, t = _factor(from_unit, to_unit)
+    out = value * factor
     return Calc(out, lambda: [f"{fmt(value, from_unit)} = {fmt(out, to_unit)}"], unit=t)
 
 
-def _unit(text, argument):
-    return units.parse_unit_text(text, argument)
+@functools.lru_cache(maxsize=1024)
+def _factor(from_unit: str, to_unit: str):
+    """(how many ``to_unit`` one ``from_unit`` is, the target unit): every unit here is multiplicative."""
+    f = units.parse_unit_text(from_unit, "from_unit")
+    t = units.parse_unit_text(to_unit, "to_unit")
+    try:
+        return float(units.ureg().Quantity(1.0, f).to(t).magnitude), t
+    except Exception:
+        raise ArgumentError("to_unit", f"cannot convert {from_unit!r} to {to_unit!r} (different dimensions)") from None
