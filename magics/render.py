@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from llmcalc.display import money, number
+from llmcalc.display import money, number, value
 from llmcalc.kinds import Rate
 
 # "$0.066 … $0.0083" in HTML would be typeset as LaTeX by Jupyter's MathJax (v2 and v3 class names).
@@ -40,13 +40,21 @@ def _cell(row, column) -> str:
     return row["_text"][column.key] if column.kind == "input" else show(row.get(column.key), column)
 
 
+def _once(row, column) -> str:
+    """A value shown once above the table, with its unit, as people read it (``4.2 × 10²³ FLOP``)."""
+    v = row.get(column.key)
+    if column.kind != "input" and not column.money and column.unit and hasattr(v, "magnitude"):
+        return value(float(v.to(column.unit).magnitude), column.unit)
+    return f"{_cell(row, column)} {column.header_unit}".strip()
+
+
 def layout(scn):
     """``(once, columns)``: the (label, value text) pairs shown above the table, and the table's columns."""
     once, table = [], []
     for c in scn.columns:
         shown = {_cell(r, c) for r in scn.rows}
         if c.once and len(scn.rows) > 1 and len(shown) == 1:
-            once.append((c.label, f"{shown.pop()} {c.header_unit}".strip()))
+            once.append((c.label, _once(scn.rows[0], c)))
         else:
             table.append(c)
     return once, table
