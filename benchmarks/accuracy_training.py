@@ -42,7 +42,7 @@ H100 = ROOT / "llmcalc" / "data" / "h100-calibration.json"
 MEDIAN, WORST, TABLE5 = 0.05, 0.15, 0.03
 
 SOURCES = {
-    "S1": "Megatron-LM README 2020 (V100 DGX-2, A100)",
+    "S1": "Megatron-LM README 2020 (V100 DGX-2H, A100 40GB)",
     "S3": "Narayanan et al. 2021 Table 1",
     "S4": "Narayanan et al. 2021 Table 2",
     "S6": "Korthikanti et al. 2022 Table 5",
@@ -98,10 +98,17 @@ def configure(r: dict) -> Row:
     V = 250880 if "BLOOM" in r["model"] else _arch(r["architecture"], "V")   # BLOOM: padded vocabulary
     m = gpt(r["model"], _arch(r["architecture"], "L"), _arch(r["architecture"], "h"), _arch(r["architecture"], "a"), V,
             seq, position="alibi" if "BLOOM" in r["model"] else "learned")
-    gpu = llmcalc.gpu("V100" if "V100" in r["gpu"] else "A100-80GB")
+    if "V100" in r["gpu"]:
+        # NVIDIA's DGX-2H cluster of the Megatron-LM papers (Shoeybi et al. 2019 §5: "32 DGX-2H servers, 512
+        # Tesla V100 SXM3 32GB"): 450 W V100s at 131 TFLOP/s, 16 per NVSwitch domain (catalog row and networks.csv)
+        gpu = llmcalc.gpu("V100-SXM3-32GB-H")
+    elif src == "S1":
+        # the README table of 2020-09-11 predates the 80 GB A100 (DGX A100 640GB announced at SC20, 16 Nov. 2020):
+        # a DGX A100 of mid-2020 has 8 A100 SXM4 40 GB (HBM2, 1.555 TB/s; DGX A100 datasheet, 320 GB per system)
+        gpu = llmcalc.gpu("A100-SXM4-40GB")
+    else:                         # Selene (Narayanan et al. 2021 §5: "8 NVIDIA 80-GB A100 GPUs" per node), Jean Zay
+        gpu = llmcalc.gpu("A100-80GB")
     cl = {}
-    if "DGX-2" in r["gpu"]:       # 16 V100 on NVSwitch (NVIDIA DGX-2 datasheet)
-        cl = dict(scale_up_size=16)
     if "Jean Zay" in r["gpu"]:    # 8 A100 per node, 4 × 100 Gb/s Omni-Path (IDRIS Jean Zay gpu_p5)
         cl = dict(scale_out_bandwidth=400e9 / 8 / 8)
     tp, pp, dp = int(r["tp"]), int(r["pp"]), int(r["dp"])
