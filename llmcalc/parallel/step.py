@@ -383,9 +383,21 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     fwd_l = per_layer("fwd") + per_layer("tp_fwd") + per_layer("cp_fwd") + 2.0 * per_layer("a2a")
     bwd_l = per_layer("bwd") + per_layer("tp_bwd") + per_layer("cp_bwd") + 2.0 * per_layer("a2a")
     rec_l = _where(full, fwd_l, _where(sel, per_layer("attn_fwd"), 0.0))
+    hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
+    if stack.grad_accumulation_bytes:
+        # weight gradients added into the accumulation buffer by a separate pass after a micro-batch's backward
+        # (bytes per parameter: read the new gradient and the buffer, write the buffer); autograd stores the
+        # first micro-batch's gradient and adds the m − 1 others: spread evenly over the m micro-batches
+        acc = stack.grad_accumulation_bytes / prof.bandwidth
+        if not stack.grad_accumulation_first:
+            acc = acc * (m - 1.0) / m
+        p_dense = (a.p_attn + a.p_mlp) / tp
+        p_moe = (a.p_attn + a.shared * a.p_expert + a.p_router) / tp + a.E * a.p_expert / ep
+        bwd_l = bwd_l + acc * ((1 - frac_moe) * p_dense + frac_moe * p_moe)
+        hb = hb + acc * a.V * a.h / tp
+        eb = eb + acc * _where(pp == 1, 0.0 if a.tied else a.p_embed, a.p_embed) / tp
     t_layer = fwd_l + bwd_l + rec_l
 
-    hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
     per, last = stage_split(a.L, pp, vp)
     t_first = per * t_layer + ef + eb
     t_last = last * t_layer + hf + hb
