@@ -256,11 +256,11 @@ def summary(results: list[dict]) -> dict:
             "table5": float(np.mean(t5)) if t5 else 0.0}
 
 
-def fit(all_rows: list[Row], exclude: str | None = None) -> dict:
+def fit(all_rows: list[Row], exclude: str | None = None, names=gparams.FITTED) -> dict:
     """Least-squares fit of the global parameters (:mod:`llmcalc.parallel.params`) on log(pred/meas)."""
     from scipy.optimize import least_squares
     use = [r for r in all_rows if r.source != exclude and r.source != "H100"]
-    names = list(gparams.FITTED)
+    names = list(names)
     lo = [gparams.BOUNDS[n][0] for n in names]
     hi = [gparams.BOUNDS[n][1] for n in names]
     x0 = [gparams.get(n) for n in names]
@@ -269,7 +269,8 @@ def fit(all_rows: list[Row], exclude: str | None = None) -> dict:
         with gparams.using(dict(zip(names, x))):
             return [np.log(predict(r) / r.measured) for r in use]
 
-    sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05)
+    sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05,
+                        x_scale=[h - l for l, h in zip(lo, hi)], diff_step=1e-4)
     return dict(zip(names, (float(v) for v in sol.x)))
 
 
@@ -277,10 +278,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fit", action="store_true", help="refit the global parameters on all published rows")
     ap.add_argument("--loso", action="store_true", help="leave-one-source-out: refit without each source, score it")
+    ap.add_argument("--fit-all", action="store_true", help="with --fit/--loso: also refit the physics constants of "
+                    "llmcalc.parallel.params.CHECKED (the GEMM epilogue fraction), to see where the data put them")
     args = ap.parse_args(argv)
+    names = gparams.CHECKED if args.fit_all else gparams.FITTED
     all_rows = rows()
     if args.fit:
-        best = fit(all_rows)
+        best = fit(all_rows, names=names)
         print("fitted on all published rows:", {k: round(v, 4) for k, v in best.items()})
         with gparams.using(best):
             text, stats = report(evaluate(all_rows), "in-sample with the refitted parameters")
@@ -292,7 +296,7 @@ def main(argv=None) -> int:
         print("\nLeave-one-source-out (global parameters refitted without the source, then the source scored):")
         held = []
         for s in [s for s in SOURCES if s != "H100"]:
-            best = fit(all_rows, exclude=s)
+            best = fit(all_rows, exclude=s, names=names)
             with gparams.using(best):
                 res = [x for x in evaluate([r for r in all_rows if r.source == s])]
             held += res

@@ -250,6 +250,25 @@ def test_operators_physics():
     assert f1 == pytest.approx(2 * 32 * 256 * 1024 * 1025 / 2)
 
 
+def test_gemm_output_store_is_in_series_before_hopper_only():
+    # pre-Hopper (non-persistent kernels): a compute-bound GEMM takes its math plus the store of its
+    # 2-byte output at the memory bandwidth, i.e. K/(K + k0) of the large-K rate with k0 = F·η∞/BW;
+    # Hopper's persistent kernels overlap the store (k0 = 0): the H100 fit is untouched
+    from llmcalc.perf import operators as op
+    from llmcalc.perf import profile
+    a100 = profile.derived(llmcalc.gpu("A100-80GB"))
+    rate, eta, bw = a100.flops("bf16"), a100.gemm["efficiency"], a100.bandwidth
+    assert op.epilogue_k0(a100, rate) == pytest.approx(rate * eta / bw)
+    assert 100 < op.epilogue_k0(a100, rate) < 160            # the A100's achieved ridge point, ~130 FLOP/byte
+    M, N, K = 8192, 8192, 512                                   # e.g. an output projection at h/tp = 512
+    t = op.gemm(M, N, K, a100, rate, bw)
+    assert t == pytest.approx(2 * M * N * K / (rate * eta) + M * N * 2 / bw)
+    assert op.gemm_efficiency(M, N, 8192, a100, rate) > op.gemm_efficiency(M, N, K, a100, rate)
+    h100 = perf.measured()
+    assert op.epilogue_k0(h100, h100.flops("bf16")) == 0.0
+    assert op.gemm_efficiency(M, N, K, h100) == pytest.approx(h100.gemm["efficiency"])
+
+
 def test_tensor_parallel_and_quantised_weights_are_faster_decodes():
     one = llmcalc.decode_step_time("llama-2-70b", H100, 1, 1024, gpus=2).magnitude
     four = llmcalc.decode_step_time("llama-2-70b", H100, 1, 1024, gpus=4).magnitude

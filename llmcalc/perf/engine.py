@@ -101,7 +101,7 @@ class Totals:
             out["gemm_flops"] = out["gemm_flops"] + flops
             out["gemm_bytes"] = out["gemm_bytes"] + nbytes
             out["weight_bytes"] = out["weight_bytes"] + N * K * wb * count
-            out["gemm_tc"] = out["gemm_tc"] + flops / (rate * op.gemm_efficiency(M, N, K, prof))
+            out["gemm_tc"] = out["gemm_tc"] + flops / (rate * op.gemm_efficiency(M, N, K, prof, rate, ab))
             out["gemm_tm"] = out["gemm_tm"] + nbytes / bw
         return out
 
