@@ -239,7 +239,7 @@ def models(src: Path):
             "ffn", "ffn_type", "vocab", "tied_embeddings", "max_context", "position", "attention",
             "norm", "linear_bias", "qkv_bias", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
             "experts", "experts_per_token", "shared_experts", "moe_ffn", "dense_layers",
-            "norms_per_layer", "embedding_norm", "params_published", "params_active_published",
+            "norms_per_layer", "embedding_norm", "parallel_attention", "params_published", "params_active_published",
             "params_reference_B", "params_active_reference_B", "training_tokens", "release",
             "verification", "sources", "notes"]
     with open(OUT / "models.csv", "w", newline="", encoding="utf-8") as f:
@@ -284,6 +284,9 @@ def models(src: Path):
                 "dense_layers": r["n_dense_layers"],
                 "norms_per_layer": 4 if name.startswith("Gemma") else 2,
                 "embedding_norm": "yes" if name.startswith("BLOOM") else "no",
+                # attention and MLP read the same normalised input and add their outputs (Falcon, GPT-J):
+                # the reference's attention column says "parallel attention+MLP block"
+                "parallel_attention": "yes" if "parallel attention" in att.lower() else "no",
                 "params_published": r["params_total_published"],
                 "params_reference_B": r["params_total_computed_B"],
                 "params_active_reference_B": r["params_active_computed_B"],

@@ -139,6 +139,21 @@ def test_korthikanti_table_5_iterations(model, plan, rc, sp, published_s, bound)
     assert r.seconds == pytest.approx(published_s, rel=bound)
 
 
+@pytest.mark.parametrize("sp", [False, True])
+def test_a_parallel_attention_block_halves_the_tensor_parallel_collectives(sp):
+    # Falcon: attention and MLP read the same normalised input and add their outputs, so a tensor-parallel
+    # layer reduces once (all-reduce, or all-gather + reduce-scatter with SP) instead of twice
+    falcon = llmcalc.model("Falcon-40B")
+    assert falcon.parallel_attention and not llmcalc.model("llama-2-70b").parallel_attention
+    serial = falcon.model_copy(update={"parallel_attention": False})
+    prof = profile.derived(A100)
+    ref = stack.stack("megatron-2022")
+    par, seq_ = (step.layer_times(step.Arch(m), prof, A100, comm.cluster_of(A100), 8, 1, 1, 2048, sp, 1, ref, "bf16")
+                 for m in (falcon, serial))
+    assert par["tp_fwd"] == pytest.approx(seq_["tp_fwd"] / 2, rel=1e-9)
+    assert par["fwd"] == pytest.approx(seq_["fwd"], rel=1e-9)       # same GEMMs and kernels
+
+
 def test_pipeline_bubble_is_p_minus_1_over_v_m():
     # Narayanan et al. 2021 §2.2: bubble time fraction (p − 1)/(v·m) of the ideal time, for even stages
     m = Model(name="even", layers=32, hidden=4096, heads=32, vocab=0, max_context=4096)

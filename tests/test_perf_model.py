@@ -289,3 +289,26 @@ def test_moe_and_hf_config(tmp_path):
     p.write_text(json.dumps(cfg))
     assert llmcalc.prefill_time(str(p), H100, 1, 512).magnitude > 0
     assert math.isfinite(llmcalc.peak_memory(str(p), H100, "decode", 4, 512).magnitude)
+    assert not Model.from_hf_config(cfg).parallel_attention
+
+
+@pytest.mark.parametrize("cfg, parallel", [
+    ({"model_type": "falcon", "new_decoder_architecture": True}, True),    # Falcon-40B/180B
+    ({"model_type": "falcon", "parallel_attn": True}, True),               # Falcon-7B
+    ({"model_type": "gptj"}, True),
+    ({"model_type": "gpt_neox"}, True),                                    # use_parallel_residual defaults to true
+    ({"model_type": "gpt_neox", "use_parallel_residual": False}, False),
+    ({"model_type": "gpt2"}, False),
+])
+def test_hf_configs_say_whether_attention_and_mlp_run_in_parallel(cfg, parallel):
+    base = {"hidden_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000}
+    assert Model.from_hf_config({**base, **cfg}).parallel_attention is parallel
+
+
+def test_a_parallel_block_reduces_once_per_layer_under_tensor_parallelism():
+    from llmcalc.perf import engine
+    falcon = llmcalc.model("Falcon-40B")
+    serial = falcon.model_copy(update={"parallel_attention": False})
+    comm_s = [engine.total({"c": engine.forward(m, llmcalc.gpu(H100), perf.measured(), 8, 1, 1024, mode="decode", gpus=8)[0]
+                                 .terms["communication"]}) for m in (falcon, serial)]
+    assert comm_s[0] == pytest.approx(comm_s[1] / 2)

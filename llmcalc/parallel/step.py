@@ -22,7 +22,8 @@ evaluates thousands in one call) and takes plain numbers for one plan.
   all-reduces forward and two backward; with it two all-gathers and two reduce-scatters forward,
   and backward two all-gathers of output gradients, two reduce-scatters of input gradients and two
   all-gathers that re-gather the layer-norm outputs for the weight gradient (Korthikanti et al.
-  2022 §4.2.2). Stacks that overlap the backward ones hide the input-gradient reduction behind the
+  2022 §4.2.2). A parallel attention+MLP block (``Model.parallel_attention``: GPT-J, Falcon) needs half
+  of each: its two branches share one gathered input and one reduction of their summed outputs. Stacks that overlap the backward ones hide the input-gradient reduction behind the
   weight-gradient GEMM and the re-gather behind the data-gradient GEMM; what does not fit shows.
 * context parallel (ring attention, Megatron-Core/TE): cp−1 exchanges of the K and V of a chunk
   forward (twice the bytes backward, K/V and their gradients), overlapped with the attention of the
@@ -152,6 +153,7 @@ class Arch:
         self.V = float(m.vocab)
         self.tied = bool(m.tied_embeddings)
         self.rope = m.position == "rope"
+        self.parallel = bool(m.parallel_attention)
         # parameters: per layer (attention + norms), dense MLP, MoE block (experts, shared, router)
         self.p_attn = float(m.attention_params() + m.norms_per_layer * m.hidden * (2 if m.norm == "layernorm" else 1))
         self.p_mlp = float(m.mlp_params())
@@ -291,18 +293,21 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     spb = sp if isinstance(sp, np.ndarray) else bool(sp)
     ar = comm.all_reduce(msg, tp, cluster, 1) if spb is not True else 0.0
     ag = comm.all_gather(msg, tp, cluster, 1) if spb is not False else 0.0
-    tp_fwd = np.where(spb, 4.0 * ag, 2.0 * ar) if isinstance(spb, np.ndarray) else (4.0 * ag if spb else 2.0 * ar)
+    # blocks whose tensor-parallel outputs are reduced: attention and MLP, or one parallel attention+MLP
+    # block (GPT-J, Falcon: both read the same normalised input and add their outputs together)
+    nb = 1.0 if a.parallel else 2.0
+    tp_fwd = np.where(spb, 2.0 * nb * ag, nb * ar) if isinstance(spb, np.ndarray) else (2.0 * nb * ag if spb else nb * ar)
     # backward: the all-gathers of output gradients (SP) are needed at once; the reduction of input
     # gradients (AR, or RS with SP) can run behind the column-parallel weight-gradient GEMMs and the
     # SP re-gather of the norm output behind their data-gradient GEMMs
     if isinstance(spb, np.ndarray):
-        needed = np.where(spb, 2.0 * ag, 0.0)
-        reduce_ = np.where(spb, 2.0 * ag, 2.0 * ar)
-        regather = np.where(spb, 2.0 * ag, 0.0)
+        needed = np.where(spb, nb * ag, 0.0)
+        reduce_ = np.where(spb, nb * ag, nb * ar)
+        regather = np.where(spb, nb * ag, 0.0)
     elif spb:
-        needed, reduce_, regather = 2.0 * ag, 2.0 * ag, 2.0 * ag
+        needed, reduce_, regather = nb * ag, nb * ag, nb * ag
     else:
-        needed, reduce_, regather = 0.0, 2.0 * ar, 0.0
+        needed, reduce_, regather = 0.0, nb * ar, 0.0
     if stack.tp_forward_overlap:        # every collective pipelined with its GEMMs (userbuffers)
         tp_fwd = hidden_behind(tp_fwd, gemm_f)
         tp_bwd = hidden_behind(needed + reduce_ + regather, gemm_b)
