@@ -154,6 +154,26 @@ def test_a_parallel_attention_block_halves_the_tensor_parallel_collectives(sp):
     assert par["fwd"] == pytest.approx(seq_["fwd"], rel=1e-9)       # same GEMMs and kernels
 
 
+def test_userbuffers_hide_tp_collectives_but_take_sms_from_the_gemms():
+    # Transformer Engine userbuffers (modern stack, SP): all-gathers over the copy engines are hidden behind
+    # the GEMM they feed; reduce-scatters and the backward's bulk overlaps run on 16 SMs taken from the GEMM
+    # beside them (TE initialize_ub defaults), which then takes W/(1 − margin)
+    f, dx, dw, col = [1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0], [2.0, 1.0, 2.0, 1.0], [0, 2]   # QKV, out, up, down
+    fwd, bwd = step.userbuffers_tp(f, dx, dw, col, 0.5, 2.0, 0.25)
+    assert fwd == pytest.approx((2.0 + 4.0) * (1 / 0.75 - 1))                 # out + down forward, stretched
+    assert bwd == pytest.approx((1.0 + 1.0 + 2.0 + 2.0) * (1 / 0.75 - 1))     # QKV/up data and weight gradients
+    fwd, _ = step.userbuffers_tp(f, dx, dw, col, 1.5, 2.0, 0.0)
+    assert fwd == pytest.approx(0.5)           # the QKV all-gather outlasts its GEMM by 0.5; the others hide
+    fwd, _ = step.userbuffers_tp(f, dx, dw, col, 1.5, 1.0, 0.0)
+    assert fwd == pytest.approx(0.0)           # a parallel block gathers once, behind QKV + up together
+    # without sequence parallelism userbuffers do not apply: the forward all-reduces show in full
+    a, prof = step.Arch(llmcalc.model("llama-3.1-70b")), profile.measured()
+    t = {sp: step.layer_times(a, prof, H100, comm.cluster_of(H100), 8, 1, 1, 8192, sp, 1, stack.stack("modern"), "bf16")
+         for sp in (False, True)}
+    assert t[False]["tp_fwd"] == pytest.approx(2 * comm.all_reduce(8192 * 8192 * 2, 8, comm.cluster_of(H100)))
+    assert 0 < t[True]["tp_fwd"] < t[False]["tp_fwd"] / 2
+
+
 def test_pipeline_bubble_is_p_minus_1_over_v_m():
     # Narayanan et al. 2021 §2.2: bubble time fraction (p − 1)/(v·m) of the ideal time, for even stages
     m = Model(name="even", layers=32, hidden=4096, heads=32, vocab=0, max_context=4096)

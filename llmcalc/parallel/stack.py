@@ -13,7 +13,10 @@ overlapped with the backward pass?) and a few formats. A :class:`Stack` records 
   Communication``), pipeline send/receive overlapped with compute in the interleaved schedule
   (``overlap_p2p_comm``), every tensor-parallel all-gather/reduce-scatter pipelined with the GEMM next
   to it (Transformer Engine userbuffers, ``--tp-comm-overlap``, on in NeMo's and Megatron-Core's
-  performance recipes for tp > 1), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
+  performance recipes for tp > 1; it needs sequence parallelism, without which only the backward
+  all-reduce is overlapped): all-gathers over the copy engines, reduce-scatters and the backward's bulk
+  overlaps on 16 SMs taken from the GEMM they run beside (TE ``initialize_ub`` defaults: ``num_sm`` 16,
+  ``set_sm_margin``), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
   forced for bf16; FSDP2's default reduce dtype), accumulated across micro-batches by the weight-gradient
   GEMM itself (``gradient_accumulation_fusion``, on by default: the GEMM's epilogue adds into the fp32
   ``main_grad``, no separate pass).
@@ -82,7 +85,8 @@ class Stack:
     dp_overlap: bool = True            # gradient reduction overlapped with the last backward pass
     param_gather_overlap: bool = True  # ZeRO-1 parameter all-gather overlapped with the next forward
     tp_backward_overlap: bool = True   # backward TP collectives hidden behind the weight-gradient GEMM
-    tp_forward_overlap: bool = True    # all TP collectives pipelined with the GEMMs (TE userbuffers)
+    tp_forward_overlap: bool = True    # all TP collectives pipelined with the GEMMs (TE userbuffers, with SP)
+    tp_overlap_sms: int = 16           # SMs the userbuffers reduce-scatter/bulk kernels take from the GEMMs
     p2p_overlap: bool = True           # pipeline send/receive overlapped with compute (interleaved)
     grad_reduce_bytes: float = 4.0     # bytes per gradient element in the data-parallel reduction
     grad_accumulation_bytes: float = 0.0  # moved per parameter and micro-batch to accumulate weight gradients

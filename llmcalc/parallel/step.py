@@ -308,13 +308,17 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
         needed, reduce_, regather = nb * ag, nb * ag, nb * ag
     else:
         needed, reduce_, regather = 0.0, nb * ar, 0.0
-    if stack.tp_forward_overlap:        # every collective pipelined with its GEMMs (userbuffers)
-        tp_fwd = hidden_behind(tp_fwd, gemm_f)
-        tp_bwd = hidden_behind(needed + reduce_ + regather, gemm_b)
-    elif stack.tp_backward_overlap:
+    if stack.tp_backward_overlap:
         tp_bwd = needed + hidden_behind(reduce_, col_w) + hidden_behind(regather, col_x)
     else:
         tp_bwd = needed + reduce_ + regather
+    if stack.tp_forward_overlap and spb is not False:
+        # Transformer Engine userbuffers (sequence parallelism only): every collective pipelined with a GEMM
+        f_ue, b_ue = userbuffers_tp(f_all, dx_all, dw_all, col, ag, nb, stack.tp_overlap_sms / prof.sm_count)
+        if isinstance(spb, np.ndarray):
+            tp_fwd, tp_bwd = np.where(spb, f_ue, tp_fwd), np.where(spb, b_ue, tp_bwd)
+        else:
+            tp_fwd, tp_bwd = f_ue, b_ue
 
     # context parallel: ring exchange of K and V chunks, hidden behind the attention of a chunk
     if isinstance(cp, np.ndarray) or cp > 1:
@@ -328,6 +332,43 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
         cp_fwd = cp_bwd = 0.0
     return {"fwd": fwd, "bwd": bwd, "attn_fwd": attn_f, "tp_fwd": tp_fwd, "tp_bwd": tp_bwd,
             "cp_fwd": cp_fwd, "cp_bwd": cp_bwd, "a2a": a2a, "wgrad": dw}
+
+
+def userbuffers_tp(f_all, dx_all, dw_all, col, ag, nb, margin):
+    """Exposed seconds (forward, backward) of one layer's tensor-parallel collectives pipelined with the GEMMs
+    by Transformer Engine userbuffers (``--tp-comm-overlap``, sequence parallelism), as TE sets them up by
+    default (``initialize_ub`` in transformer_engine/pytorch/module/base.py):
+
+    * all-gathers by ``ring_exchange`` over the copy engines (no SMs), each hidden behind the GEMM it feeds:
+      the input all-gather behind the QKV and MLP-up forward GEMMs, the output-gradient all-gather behind
+      the output-projection and MLP-down data-gradient GEMMs: exposed max(C − W, 0);
+    * reduce-scatters by ``pipeline`` (forward, behind the output-projection and MLP-down GEMMs) and the
+      ``bulk`` overlaps of the backward (the norm-output all-gather behind the QKV/MLP-up data-gradient GEMMs,
+      the input-gradient reduce-scatter behind their weight-gradient GEMMs) on 16 SMs reserved for the
+      communication kernel (``num_sm = 16``, ``set_sm_margin``): the GEMM runs on the other SMs, i.e. takes
+      W/(1 − margin), margin = 16/SMs, and the collective shows only beyond that: exposed
+      W·margin/(1 − margin) + max(C − W/(1 − margin), 0).
+
+    ``f_all``/``dx_all``/``dw_all``: per-linear forward, data- and weight-gradient seconds; ``col``: indices
+    of the column-parallel linears (QKV, MLP-up), the others being the row-parallel ones that follow them;
+    ``ag``: seconds of one all-gather (a reduce-scatter costs the same); ``nb``: 2 reductions per layer, 1
+    for a parallel attention+MLP block (one gathered input, one reduction of the summed outputs)."""
+    rows = [i + 1 for i in col if i + 1 < len(f_all)]
+    stretch = 1.0 / (1.0 - margin)
+
+    def windows(times, idx):
+        w = [times[i] for i in idx]
+        return [sum(w)] if nb == 1.0 else w
+
+    def ring(c, ws):                 # copy-engine ring exchange: hidden up to its GEMM
+        return sum(_max(c - w, 0.0) for w in ws)
+
+    def on_sms(c, ws):               # SM-based kernel beside a GEMM that lost `margin` of the SMs
+        return sum(w * (stretch - 1.0) + _max(c - w * stretch, 0.0) for w in ws)
+
+    fwd = ring(ag, windows(f_all, col)) + on_sms(ag, windows(f_all, rows))
+    bwd = ring(ag, windows(dx_all, rows)) + on_sms(ag, windows(dx_all, col)) + on_sms(ag, windows(dw_all, col))
+    return fwd, bwd
 
 
 def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
