@@ -72,7 +72,7 @@ ACT_BYTES = 2.0   # activations, gradients of activations and communicated tenso
 # overlapped activities (a collective and the compute it runs behind) that is actually hidden.
 # 1 would be perfect overlap; below 1 the collective's kernels take SMs and memory bandwidth from the
 # compute kernels and the streams synchronise at the end of each bucket/layer.
-OVERLAP = 0.72
+OVERLAP = 0.69
 
 
 def hidden_behind(comm_s, window_s, overlap=None):
