@@ -250,6 +250,28 @@ def test_operators_physics():
     assert f1 == pytest.approx(2 * 32 * 256 * 1024 * 1025 / 2)
 
 
+def test_calibrating_a_pre_hopper_gpu_takes_the_output_store_out_of_eta():
+    # a calibrated A100 profile must reproduce the GEMMs it measured once the model adds the store back
+    from llmcalc.perf import calibrate, operators as op
+    from llmcalc.perf.profile import _from_dict, derived
+    a100 = llmcalc.gpu("A100-80GB")
+    F, bw = 250e12, 1.8e12
+    shapes = [(4096, 12288, 4096), (4096, 4096, 14336)]
+    k0_true, eta_true = 0.9 * F / bw, 0.9
+    gemms = [{"M": M, "N": N, "K": K, "flops_per_s": F * eta_true * K / (K + k0_true)} for M, N, K in shapes]
+    prof = {"matmul_flops": {"bf16": F}, "bandwidth": bw, "sm_count": 108, "raw": {"gemms": gemms},
+            "gemm": {"efficiency": sum(g["flops_per_s"] for g in gemms) / 2 / F}}
+    calibrate.gemm_store_correction(prof, a100)
+    assert prof["gemm"]["epilogue"] == 1.0 and prof["gemm"]["efficiency"] == pytest.approx(eta_true, rel=2e-3)
+    p = _from_dict({k: v for k, v in prof.items() if k != "raw"}, base=derived(a100))
+    for g in gemms:
+        t = op.gemm(g["M"], g["N"], g["K"], p, F, bw)
+        assert 2 * g["M"] * g["N"] * g["K"] / t == pytest.approx(g["flops_per_s"], rel=3e-3)
+    h100 = {"matmul_flops": {"bf16": F}, "bandwidth": bw, "raw": {"gemms": gemms}, "gemm": {"efficiency": 0.8}}
+    calibrate.gemm_store_correction(h100, llmcalc.gpu("H100"))
+    assert h100["gemm"] == {"efficiency": 0.8}                 # Hopper: nothing to take out
+
+
 def test_gemm_output_store_is_in_series_before_hopper_only():
     # pre-Hopper (non-persistent kernels): a compute-bound GEMM takes its math plus the store of its
     # 2-byte output at the memory bandwidth, i.e. K/(K + k0) of the large-K rate with k0 = F·η∞/BW;
