@@ -42,7 +42,7 @@ H100 = ROOT / "llmcalc" / "data" / "h100-calibration.json"
 MEDIAN, WORST, TABLE5 = 0.05, 0.15, 0.03
 
 SOURCES = {
-    "S1": "Megatron-LM README 2020 (V100 DGX-2, A100)",
+    "S1": "Megatron-LM README 2020 (V100 DGX-2H, A100 40GB)",
     "S3": "Narayanan et al. 2021 Table 1",
     "S4": "Narayanan et al. 2021 Table 2",
     "S6": "Korthikanti et al. 2022 Table 5",
@@ -98,10 +98,17 @@ def configure(r: dict) -> Row:
     V = 250880 if "BLOOM" in r["model"] else _arch(r["architecture"], "V")   # BLOOM: padded vocabulary
     m = gpt(r["model"], _arch(r["architecture"], "L"), _arch(r["architecture"], "h"), _arch(r["architecture"], "a"), V,
             seq, position="alibi" if "BLOOM" in r["model"] else "learned")
-    gpu = llmcalc.gpu("V100" if "V100" in r["gpu"] else "A100-80GB")
+    if "V100" in r["gpu"]:
+        # NVIDIA's DGX-2H cluster of the Megatron-LM papers (Shoeybi et al. 2019 §5: "32 DGX-2H servers, 512
+        # Tesla V100 SXM3 32GB"): 450 W V100s at 131 TFLOP/s, 16 per NVSwitch domain (catalog row and networks.csv)
+        gpu = llmcalc.gpu("V100-SXM3-32GB-H")
+    elif src == "S1":
+        # the README table of 2020-09-11 predates the 80 GB A100 (DGX A100 640GB announced at SC20, 16 Nov. 2020):
+        # a DGX A100 of mid-2020 has 8 A100 SXM4 40 GB (HBM2, 1.555 TB/s; DGX A100 datasheet, 320 GB per system)
+        gpu = llmcalc.gpu("A100-SXM4-40GB")
+    else:                         # Selene (Narayanan et al. 2021 §5: "8 NVIDIA 80-GB A100 GPUs" per node), Jean Zay
+        gpu = llmcalc.gpu("A100-80GB")
     cl = {}
-    if "DGX-2" in r["gpu"]:       # 16 V100 on NVSwitch (NVIDIA DGX-2 datasheet)
-        cl = dict(scale_up_size=16)
     if "Jean Zay" in r["gpu"]:    # 8 A100 per node, 4 × 100 Gb/s Omni-Path (IDRIS Jean Zay gpu_p5)
         cl = dict(scale_out_bandwidth=400e9 / 8 / 8)
     tp, pp, dp = int(r["tp"]), int(r["pp"]), int(r["dp"])
@@ -249,11 +256,11 @@ def summary(results: list[dict]) -> dict:
             "table5": float(np.mean(t5)) if t5 else 0.0}
 
 
-def fit(all_rows: list[Row], exclude: str | None = None) -> dict:
+def fit(all_rows: list[Row], exclude: str | None = None, names=gparams.FITTED) -> dict:
     """Least-squares fit of the global parameters (:mod:`llmcalc.parallel.params`) on log(pred/meas)."""
     from scipy.optimize import least_squares
     use = [r for r in all_rows if r.source != exclude and r.source != "H100"]
-    names = list(gparams.FITTED)
+    names = list(names)
     lo = [gparams.BOUNDS[n][0] for n in names]
     hi = [gparams.BOUNDS[n][1] for n in names]
     x0 = [gparams.get(n) for n in names]
@@ -262,7 +269,8 @@ def fit(all_rows: list[Row], exclude: str | None = None) -> dict:
         with gparams.using(dict(zip(names, x))):
             return [np.log(predict(r) / r.measured) for r in use]
 
-    sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05)
+    sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05,
+                        x_scale=[h - l for l, h in zip(lo, hi)], diff_step=1e-4)
     return dict(zip(names, (float(v) for v in sol.x)))
 
 
@@ -270,10 +278,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fit", action="store_true", help="refit the global parameters on all published rows")
     ap.add_argument("--loso", action="store_true", help="leave-one-source-out: refit without each source, score it")
+    ap.add_argument("--fit-all", action="store_true", help="with --fit/--loso: also refit the physics constants of "
+                    "llmcalc.parallel.params.CHECKED (the GEMM epilogue fraction), to see where the data put them")
     args = ap.parse_args(argv)
+    names = gparams.CHECKED if args.fit_all else gparams.FITTED
     all_rows = rows()
     if args.fit:
-        best = fit(all_rows)
+        best = fit(all_rows, names=names)
         print("fitted on all published rows:", {k: round(v, 4) for k, v in best.items()})
         with gparams.using(best):
             text, stats = report(evaluate(all_rows), "in-sample with the refitted parameters")
@@ -285,7 +296,7 @@ def main(argv=None) -> int:
         print("\nLeave-one-source-out (global parameters refitted without the source, then the source scored):")
         held = []
         for s in [s for s in SOURCES if s != "H100"]:
-            best = fit(all_rows, exclude=s)
+            best = fit(all_rows, exclude=s, names=names)
             with gparams.using(best):
                 res = [x for x in evaluate([r for r in all_rows if r.source == s])]
             held += res

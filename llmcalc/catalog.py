@@ -69,6 +69,7 @@ def _models() -> tuple[dict[str, Model], dict[str, str]]:
             tied_embeddings=r["tied_embeddings"] == "yes", max_context=int(r["max_context"]),
             position=r["position"], attention=r["attention"], norm=r["norm"],
             norms_per_layer=int(r["norms_per_layer"]), embedding_norm=r["embedding_norm"] == "yes",
+            parallel_attention=r["parallel_attention"] == "yes",
             linear_bias=r["linear_bias"] == "yes", qkv_bias=r["qkv_bias"] == "yes",
             kv_lora_rank=_int(r["kv_lora_rank"]), q_lora_rank=_int(r["q_lora_rank"]),
             qk_rope_head_dim=_int(r["qk_rope_head_dim"]), experts=_int(r["experts"]) or 0,

@@ -43,6 +43,9 @@ class Model(BaseModel):
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     norms_per_layer: int = 2
     embedding_norm: bool = False
+    # attention and MLP read the same normalised input and their outputs are added to the residual
+    # together (GPT-J, GPT-NeoX, Falcon, PaLM): one tensor-parallel all-reduce per layer, not two
+    parallel_attention: bool = False
     linear_bias: bool = False
     qkv_bias: bool = False
     # Multi-head latent attention (DeepSeek-V2/V3)
@@ -211,6 +214,12 @@ class Model(BaseModel):
             norm="layernorm" if gpt_style else "rmsnorm",
             norms_per_layer=4 if mtype.startswith("gemma2") or mtype.startswith("gemma3") else 2,
             embedding_norm=mtype == "bloom",
+            # GPT-J and Phi-2/Cohere always; GPT-NeoX use_parallel_residual (default true); Falcon parallel_attn
+            # (default true) or the new decoder architecture (two norms, one parallel block)
+            parallel_attention=(mtype in ("gptj", "phi", "cohere", "cohere2")
+                                or (mtype == "gpt_neox" and bool(c.get("use_parallel_residual", True)))
+                                or (mtype == "falcon" and bool(c.get("parallel_attn", True)
+                                                               or c.get("new_decoder_architecture")))),
             linear_bias=gpt_style and mtype != "falcon" or bool(c.get("bias")),
             qkv_bias=bool(get("attention_bias", default=mtype.startswith("qwen2"))),
             kv_lora_rank=get("kv_lora_rank"), q_lora_rank=get("q_lora_rank"),

@@ -34,6 +34,7 @@ GPU_ALIASES = {
     "GB200 (per GPU)": "GB200",
     "V100-SXM2-32GB": "V100;V100-32GB",
     "V100-SXM2-16GB": "V100-16GB",
+    "V100-SXM3-32GB-H": "V100-SXM3;DGX-2H",
     "GH200-96GB": "GH200;GH200-480GB",
     "TPU-v4": "TPUv4",
     "TPU-v5e": "TPUv5e;v5e",
@@ -91,7 +92,7 @@ GPU_FIXES = {
                "https://docs.habana.ai/en/latest/Management_and_Monitoring/Network_Configuration/index.html"),
 }
 
-# Accelerators that price rows name but the reference table lacks, in the reference's columns.
+# Accelerators that price rows or published results name but the reference table lacks, in the reference's columns.
 EXTRA_GPUS = [
     {"name": "V100-SXM2-16GB", "vendor": "NVIDIA", "form_factor": "SXM2", "memory_GB": "16",
      "memory_unit_note": "label GB; binary HBM2 (4 stacks x 4 GiB; nvidia-smi 16384 MiB)", "memory_type": "HBM2",
@@ -103,6 +104,21 @@ EXTRA_GPUS = [
      "sources": "https://www.nvidia.com/en-us/data-center/v100/; "
                 "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf",
      "notes": "the 16 GB V100 (2017) that Lambda rents; FP16 125 = tensor-core mixed precision; no BF16/TF32/FP8"},
+    {"name": "V100-SXM3-32GB-H", "vendor": "NVIDIA", "form_factor": "SXM3 (DGX-2H, 16 GPUs on NVSwitch)",
+     "memory_GB": "32", "memory_unit_note": "label GB", "memory_type": "HBM2",
+     "memory_bandwidth_TBps": "0.9", "fp32_TFLOPS": "16.4", "tf32_TFLOPS_dense": "", "bf16_TFLOPS_dense": "",
+     "fp16_TFLOPS_dense": "131", "fp8_TFLOPS_dense": "", "int8_TOPS_dense": "", "fp4_TFLOPS_dense": "",
+     "scaleup_interconnect": "NVLink 2 (6 links) to NVSwitch", "interconnect_GBps": "300",
+     "interconnect_direction": "bidirectional aggregate (150 per direction)", "TDP_W": "450", "release_year": "2018",
+     "verification": "secondary (DGX-2H system figures as reported; per-GPU peak = system / 16)",
+     "sources": "https://www.tomshardware.com/news/nvidia-worlds-largest-gpu-dgx-2h,38089.html (NVIDIA DGX-2H, "
+                "Nov. 2018: 16 Tesla V100 SXM3 32 GB at 450 W, 2.1 petaFLOPS tensor for the system, DGX-2: 2.0 at "
+                "350 W; 12 kW); https://arxiv.org/abs/1909.08053 (Shoeybi et al. 2019, Megatron-LM, section 5: 32 "
+                "DGX-2H servers, 512 Tesla V100 SXM3 32GB GPUs)",
+     "notes": "the V100 of NVIDIA's DGX-2H (the cluster of the Megatron-LM papers and README tables); FP16 131 = "
+              "2.1 PFLOPS / 16 GPUs, i.e. the 640 tensor cores at 1.60 GHz (V100 SXM2: 125 at 1.53 GHz); FP32 "
+              "80 SMs x 64 lanes x 2 x 1.60 GHz = 16.4; 450 W lets it hold that clock under tensor-core load; "
+              "HBM2 bandwidth as the V100 datasheet (no separate figure published); no BF16/TF32/FP8"},
     {"name": "GH200-96GB", "vendor": "NVIDIA", "form_factor": "Grace Hopper superchip (1 H100 GPU + 1 Grace CPU)",
      "memory_GB": "96", "memory_unit_note": "label GB; HBM3 of the GPU (nvidia-smi 97871 MiB); the Grace CPU's "
                                             "480 GB LPDDR5X is not counted",
@@ -178,9 +194,9 @@ def memory_bytes(row) -> tuple[int, str]:
 def gpus(src: Path):
     rows = [fix(r, GPU_FIXES) for r in csv.DictReader(open(src / "gpus.csv", encoding="utf-8"))]
     v100 = next(i for i, r in enumerate(rows) if r["name"] == "V100-SXM2-32GB")
-    rows[v100 + 1:v100 + 1] = EXTRA_GPUS[:1]                     # beside its 32 GB sibling
+    rows[v100 + 1:v100 + 1] = EXTRA_GPUS[:2]                     # beside their SXM2 32 GB sibling
     h200 = next(i for i, r in enumerate(rows) if r["name"] == "H200-NVL-141GB")
-    rows[h200 + 1:h200 + 1] = EXTRA_GPUS[1:]
+    rows[h200 + 1:h200 + 1] = EXTRA_GPUS[2:]
     cols = ["name", "aliases", "vendor", "form_factor", "memory_gb_label", "memory_bytes", "memory_note",
             "memory_type", "bandwidth_TBps", "fp32_TFLOPS", "tf32_TFLOPS", "bf16_TFLOPS", "fp16_TFLOPS",
             "fp8_TFLOPS", "int8_TOPS", "fp4_TFLOPS", "interconnect", "interconnect_GBps",
@@ -223,7 +239,7 @@ def models(src: Path):
             "ffn", "ffn_type", "vocab", "tied_embeddings", "max_context", "position", "attention",
             "norm", "linear_bias", "qkv_bias", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
             "experts", "experts_per_token", "shared_experts", "moe_ffn", "dense_layers",
-            "norms_per_layer", "embedding_norm", "params_published", "params_active_published",
+            "norms_per_layer", "embedding_norm", "parallel_attention", "params_published", "params_active_published",
             "params_reference_B", "params_active_reference_B", "training_tokens", "release",
             "verification", "sources", "notes"]
     with open(OUT / "models.csv", "w", newline="", encoding="utf-8") as f:
@@ -268,6 +284,9 @@ def models(src: Path):
                 "dense_layers": r["n_dense_layers"],
                 "norms_per_layer": 4 if name.startswith("Gemma") else 2,
                 "embedding_norm": "yes" if name.startswith("BLOOM") else "no",
+                # attention and MLP read the same normalised input and add their outputs (Falcon, GPT-J):
+                # the reference's attention column says "parallel attention+MLP block"
+                "parallel_attention": "yes" if "parallel attention" in att.lower() else "no",
                 "params_published": r["params_total_published"],
                 "params_reference_B": r["params_total_computed_B"],
                 "params_active_reference_B": r["params_active_computed_B"],

@@ -250,6 +250,47 @@ def test_operators_physics():
     assert f1 == pytest.approx(2 * 32 * 256 * 1024 * 1025 / 2)
 
 
+def test_calibrating_a_pre_hopper_gpu_takes_the_output_store_out_of_eta():
+    # a calibrated A100 profile must reproduce the GEMMs it measured once the model adds the store back
+    from llmcalc.perf import calibrate, operators as op
+    from llmcalc.perf.profile import _from_dict, derived
+    a100 = llmcalc.gpu("A100-80GB")
+    F, bw = 250e12, 1.8e12
+    shapes = [(4096, 12288, 4096), (4096, 4096, 14336)]
+    k0_true, eta_true = 0.9 * F / bw, 0.9
+    gemms = [{"M": M, "N": N, "K": K, "flops_per_s": F * eta_true * K / (K + k0_true)} for M, N, K in shapes]
+    prof = {"matmul_flops": {"bf16": F}, "bandwidth": bw, "sm_count": 108, "raw": {"gemms": gemms},
+            "gemm": {"efficiency": sum(g["flops_per_s"] for g in gemms) / 2 / F}}
+    calibrate.gemm_store_correction(prof, a100)
+    assert prof["gemm"]["epilogue"] == 1.0 and prof["gemm"]["efficiency"] == pytest.approx(eta_true, rel=2e-3)
+    p = _from_dict({k: v for k, v in prof.items() if k != "raw"}, base=derived(a100))
+    for g in gemms:
+        t = op.gemm(g["M"], g["N"], g["K"], p, F, bw)
+        assert 2 * g["M"] * g["N"] * g["K"] / t == pytest.approx(g["flops_per_s"], rel=3e-3)
+    h100 = {"matmul_flops": {"bf16": F}, "bandwidth": bw, "raw": {"gemms": gemms}, "gemm": {"efficiency": 0.8}}
+    calibrate.gemm_store_correction(h100, llmcalc.gpu("H100"))
+    assert h100["gemm"] == {"efficiency": 0.8}                 # Hopper: nothing to take out
+
+
+def test_gemm_output_store_is_in_series_before_hopper_only():
+    # pre-Hopper (non-persistent kernels): a compute-bound GEMM takes its math plus the store of its
+    # 2-byte output at the memory bandwidth, i.e. K/(K + k0) of the large-K rate with k0 = F·η∞/BW;
+    # Hopper's persistent kernels overlap the store (k0 = 0): the H100 fit is untouched
+    from llmcalc.perf import operators as op
+    from llmcalc.perf import profile
+    a100 = profile.derived(llmcalc.gpu("A100-80GB"))
+    rate, eta, bw = a100.flops("bf16"), a100.gemm["efficiency"], a100.bandwidth
+    assert op.epilogue_k0(a100, rate) == pytest.approx(rate * eta / bw)
+    assert 100 < op.epilogue_k0(a100, rate) < 160            # the A100's achieved ridge point, ~130 FLOP/byte
+    M, N, K = 8192, 8192, 512                                   # e.g. an output projection at h/tp = 512
+    t = op.gemm(M, N, K, a100, rate, bw)
+    assert t == pytest.approx(2 * M * N * K / (rate * eta) + M * N * 2 / bw)
+    assert op.gemm_efficiency(M, N, 8192, a100, rate) > op.gemm_efficiency(M, N, K, a100, rate)
+    h100 = perf.measured()
+    assert op.epilogue_k0(h100, h100.flops("bf16")) == 0.0
+    assert op.gemm_efficiency(M, N, K, h100) == pytest.approx(h100.gemm["efficiency"])
+
+
 def test_tensor_parallel_and_quantised_weights_are_faster_decodes():
     one = llmcalc.decode_step_time("llama-2-70b", H100, 1, 1024, gpus=2).magnitude
     four = llmcalc.decode_step_time("llama-2-70b", H100, 1, 1024, gpus=4).magnitude
@@ -270,3 +311,26 @@ def test_moe_and_hf_config(tmp_path):
     p.write_text(json.dumps(cfg))
     assert llmcalc.prefill_time(str(p), H100, 1, 512).magnitude > 0
     assert math.isfinite(llmcalc.peak_memory(str(p), H100, "decode", 4, 512).magnitude)
+    assert not Model.from_hf_config(cfg).parallel_attention
+
+
+@pytest.mark.parametrize("cfg, parallel", [
+    ({"model_type": "falcon", "new_decoder_architecture": True}, True),    # Falcon-40B/180B
+    ({"model_type": "falcon", "parallel_attn": True}, True),               # Falcon-7B
+    ({"model_type": "gptj"}, True),
+    ({"model_type": "gpt_neox"}, True),                                    # use_parallel_residual defaults to true
+    ({"model_type": "gpt_neox", "use_parallel_residual": False}, False),
+    ({"model_type": "gpt2"}, False),
+])
+def test_hf_configs_say_whether_attention_and_mlp_run_in_parallel(cfg, parallel):
+    base = {"hidden_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000}
+    assert Model.from_hf_config({**base, **cfg}).parallel_attention is parallel
+
+
+def test_a_parallel_block_reduces_once_per_layer_under_tensor_parallelism():
+    from llmcalc.perf import engine
+    falcon = llmcalc.model("Falcon-40B")
+    serial = falcon.model_copy(update={"parallel_attention": False})
+    comm_s = [engine.total({"c": engine.forward(m, llmcalc.gpu(H100), perf.measured(), 8, 1, 1024, mode="decode", gpus=8)[0]
+                                 .terms["communication"]}) for m in (falcon, serial)]
+    assert comm_s[0] == pytest.approx(comm_s[1] / 2)

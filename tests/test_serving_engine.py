@@ -113,3 +113,15 @@ def test_hardware_facts_have_sources():
             continue
         assert 0 < hw.flops("bf16") <= g.peak_flops("bf16") and 0 < hw.bandwidth < g.bandwidth
     assert hardware(catalog.gpu("A100")).flops("bf16") == pytest.approx(271.2e12, rel=0.01)    # published MAMF
+
+
+def test_a_parallel_block_needs_one_all_reduce_per_layer():
+    # GPT-J / Falcon (Model.parallel_attention): attention and MLP outputs are summed before one all-reduce
+    falcon = catalog.model("Falcon-40B")
+    serial = falcon.model_copy(update={"parallel_attention": False})
+    gpu = catalog.gpu("H100")
+    hw, eng = hardware(gpu), se.engine("trtllm")
+    par, ser = (se.step(m, gpu, hw, eng, tokens=64, logits=64, decode_context=64 * 512, decode_seqs=64, gpus=8)
+                for m in (falcon, serial))
+    assert par.info["allreduces"] == falcon.layers and ser.info["allreduces"] == 2 * falcon.layers
+    assert par.terms["communication"] == pytest.approx(ser.terms["communication"] / 2)

@@ -13,8 +13,13 @@ overlapped with the backward pass?) and a few formats. A :class:`Stack` records 
   Communication``), pipeline send/receive overlapped with compute in the interleaved schedule
   (``overlap_p2p_comm``), every tensor-parallel all-gather/reduce-scatter pipelined with the GEMM next
   to it (Transformer Engine userbuffers, ``--tp-comm-overlap``, on in NeMo's and Megatron-Core's
-  performance recipes for tp > 1), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
-  forced for bf16; FSDP2's default reduce dtype).
+  performance recipes for tp > 1; it needs sequence parallelism, without which only the backward
+  all-reduce is overlapped): all-gathers over the copy engines, reduce-scatters and the backward's bulk
+  overlaps on 16 SMs taken from the GEMM they run beside (TE ``initialize_ub`` defaults: ``num_sm`` 16,
+  ``set_sm_margin``), gradients reduced in fp32 (``--accumulate-allreduce-grads-in-fp32``,
+  forced for bf16; FSDP2's default reduce dtype), accumulated across micro-batches by the weight-gradient
+  GEMM itself (``gradient_accumulation_fusion``, on by default: the GEMM's epilogue adds into the fp32
+  ``main_grad``, no separate pass).
 * ``reference``: the plain-PyTorch engine the H100 calibration file was measured with; its
   memory-bound kernels use the byte template of the GPU profile (unfused norms, RoPE, SwiGLU).
 * ``megatron-2020`` / ``megatron-2021`` / ``megatron-2022``: the Megatron-LM versions behind the
@@ -23,10 +28,15 @@ overlapped with the backward pass?) and a few formats. A :class:`Stack` records 
   dropout over the b·a·s² scores (FlashAttention came in mid-2022), dropout 0.1 on attention
   probabilities and hidden states, the ``local`` DistributedDataParallel that all-reduces the
   gradients *after* the backward pass of the last micro-batch (``allreduce_gradients`` in
-  ``train_step``), blocking pipeline send/receive (``send_forward_recv_backward``).
+  ``train_step``), blocking pipeline send/receive (``send_forward_recv_backward``), weight gradients
+  accumulated across micro-batches by autograd in the fp16 ``param.grad`` (``AccumulateGrad``: read the
+  new gradient and the old, write the sum: 6 bytes per parameter and micro-batch; contiguous ``main_grad``
+  buffers became the default only on 2021-08-18, commit e8fb052).
   2022 adds the asynchronous backward tensor-parallel all-reduce/reduce-scatter (hidden behind
   the weight-gradient GEMM), sequence parallelism and fp32 gradient buffers (Korthikanti et al.'s
-  Figure 1 counts 18 bytes of model state per parameter).
+  Figure 1 counts 18 bytes of model state per parameter), with the accumulation fused into the
+  weight-gradient GEMM (``gradient_accumulation_fusion``, commit 83b1e42 of 2022-02-13, on by default with
+  fp32 gradient accumulation).
 * ``deepspeed-2021``: DeepSpeed ZeRO-3 of 2021 (v0.3–0.4) as run by Narayanan et al. 2021:
   gradients reduced with all-reduce rather than reduce-scatter (DeepSpeed issue #1173, answered
   by its authors), parameters gathered module by module with the next module's prefetched
@@ -40,7 +50,11 @@ overlapped with the backward pass?) and a few formats. A :class:`Stack` records 
   one stack property taken from results rather than from code.
 * ``megatron-deepspeed-2022``: BLOOM's Megatron-DeepSpeed: the 2021 Megatron kernels (fused
   softmax, no FlashAttention) with dropout off, DeepSpeed's pipeline engine (blocking p2p) and
-  its ZeRO-1 BF16 optimizer, gradients reduced in fp32 after the last micro-batch.
+  its ZeRO-1 BF16 optimizer, gradients reduced in fp32 after the last micro-batch. After every
+  micro-batch's backward its ``update_hp_grads`` adds each bf16 gradient into the fp32 copy:
+  ``hp_grad.add_(lp.grad.to(float32))`` materialises the fp32 cast (read 2, write 4 bytes) and adds it
+  (read 4 + 4, write 4): 18 bytes per parameter and micro-batch (DeepSpeed ``bf16_optimizer.py`` and
+  ``pipe/engine.py`` ``_exec_backward_pass``, April 2022).
 
 Byte counts of the memory-bound kernels (forward, per token and layer, bf16/fp16 = 2 bytes; the
 backward moves ``elementwise_backward`` (profile) times as much):
@@ -71,9 +85,13 @@ class Stack:
     dp_overlap: bool = True            # gradient reduction overlapped with the last backward pass
     param_gather_overlap: bool = True  # ZeRO-1 parameter all-gather overlapped with the next forward
     tp_backward_overlap: bool = True   # backward TP collectives hidden behind the weight-gradient GEMM
-    tp_forward_overlap: bool = True    # all TP collectives pipelined with the GEMMs (TE userbuffers)
+    tp_forward_overlap: bool = True    # all TP collectives pipelined with the GEMMs (TE userbuffers, with SP)
+    tp_overlap_sms: int = 16           # SMs the userbuffers reduce-scatter/bulk kernels take from the GEMMs
     p2p_overlap: bool = True           # pipeline send/receive overlapped with compute (interleaved)
     grad_reduce_bytes: float = 4.0     # bytes per gradient element in the data-parallel reduction
+    grad_accumulation_bytes: float = 0.0  # moved per parameter and micro-batch to accumulate weight gradients
+    #                                       in a separate pass (0: fused into the weight-gradient GEMM)
+    grad_accumulation_first: bool = False  # the first micro-batch adds too (else its gradient is only stored)
     grad_allreduce_zero3: bool = False  # ZeRO-3 reduces gradients with all-reduce (DeepSpeed 2021)
     dp_own_nic: bool = False           # data-parallel collectives leave through each GPU's own NIC only
     context_bytes: float = 0.0         # per attention-output column (see module docstring)
@@ -86,7 +104,8 @@ class Stack:
 
 
 _MEGATRON_2021 = dict(flash_attention=False, dropout=True, dp_overlap=False, param_gather_overlap=False,
-                      tp_backward_overlap=False, tp_forward_overlap=False, p2p_overlap=False, grad_reduce_bytes=2.0, context_bytes=4.0)
+                      tp_backward_overlap=False, tp_forward_overlap=False, p2p_overlap=False, grad_reduce_bytes=2.0,
+                      grad_accumulation_bytes=6.0, context_bytes=4.0)
 
 STACKS = {
     "modern": Stack("modern", source="Megatron-Core (core_v0.9+) / NeMo 2 / TorchTitan defaults for LLM pre-training"),
@@ -98,14 +117,17 @@ STACKS = {
                            source="NVIDIA/Megatron-LM @ 2020-09 (README weak-scaling table; --checkpoint-activations, local DDP)"),
     "megatron-2021": Stack("megatron-2021", **_MEGATRON_2021,
                            source="NVIDIA/Megatron-LM v2.x (Narayanan et al. 2021, SC'21)"),
-    "megatron-2022": Stack("megatron-2022", **{**_MEGATRON_2021, "tp_backward_overlap": True, "grad_reduce_bytes": 4.0},
+    "megatron-2022": Stack("megatron-2022", **{**_MEGATRON_2021, "tp_backward_overlap": True, "grad_reduce_bytes": 4.0,
+                                               "grad_accumulation_bytes": 0.0},
                            source="NVIDIA/Megatron-LM v3.0 (Korthikanti et al. 2022: sequence parallelism, selective "
                                   "recomputation, async tensor-parallel backward communication)"),
     "deepspeed-2021": Stack("deepspeed-2021", **{**_MEGATRON_2021, "grad_allreduce_zero3": True, "dp_own_nic": True,
-                                                 "dp_overlap": True},
+                                                 "dp_overlap": True, "grad_accumulation_bytes": 0.0},
                             source="DeepSpeed ZeRO-3 v0.3/0.4 (2021) training the Megatron GPT model (Narayanan et al. 2021 Table 2)"),
     "megatron-deepspeed-2022": Stack("megatron-deepspeed-2022", **{**_MEGATRON_2021, "dropout": False,
-                                                                   "grad_reduce_bytes": 4.0},
+                                                                   "grad_reduce_bytes": 4.0,
+                                                                   "grad_accumulation_bytes": 18.0,
+                                                                   "grad_accumulation_first": True},
                                      source="bigscience-workshop/Megatron-DeepSpeed (BLOOM-176B, 2022): BF16_Optimizer "
                                             "with fp32 gradient reduction, dropout 0"),
 }

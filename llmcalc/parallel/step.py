@@ -22,7 +22,8 @@ evaluates thousands in one call) and takes plain numbers for one plan.
   all-reduces forward and two backward; with it two all-gathers and two reduce-scatters forward,
   and backward two all-gathers of output gradients, two reduce-scatters of input gradients and two
   all-gathers that re-gather the layer-norm outputs for the weight gradient (Korthikanti et al.
-  2022 §4.2.2). Stacks that overlap the backward ones hide the input-gradient reduction behind the
+  2022 §4.2.2). A parallel attention+MLP block (``Model.parallel_attention``: GPT-J, Falcon) needs half
+  of each: its two branches share one gathered input and one reduction of their summed outputs. Stacks that overlap the backward ones hide the input-gradient reduction behind the
   weight-gradient GEMM and the re-gather behind the data-gradient GEMM; what does not fit shows.
 * context parallel (ring attention, Megatron-Core/TE): cp−1 exchanges of the K and V of a chunk
   forward (twice the bytes backward, K/V and their gradients), overlapped with the attention of the
@@ -71,7 +72,7 @@ ACT_BYTES = 2.0   # activations, gradients of activations and communicated tenso
 # overlapped activities (a collective and the compute it runs behind) that is actually hidden.
 # 1 would be perfect overlap; below 1 the collective's kernels take SMs and memory bandwidth from the
 # compute kernels and the streams synchronise at the end of each bucket/layer.
-OVERLAP = 0.72
+OVERLAP = 0.69
 
 
 def hidden_behind(comm_s, window_s, overlap=None):
@@ -152,6 +153,7 @@ class Arch:
         self.V = float(m.vocab)
         self.tied = bool(m.tied_embeddings)
         self.rope = m.position == "rope"
+        self.parallel = bool(m.parallel_attention)
         # parameters: per layer (attention + norms), dense MLP, MoE block (experts, shared, router)
         self.p_attn = float(m.attention_params() + m.norms_per_layer * m.hidden * (2 if m.norm == "layernorm" else 1))
         self.p_mlp = float(m.mlp_params())
@@ -291,25 +293,32 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     spb = sp if isinstance(sp, np.ndarray) else bool(sp)
     ar = comm.all_reduce(msg, tp, cluster, 1) if spb is not True else 0.0
     ag = comm.all_gather(msg, tp, cluster, 1) if spb is not False else 0.0
-    tp_fwd = np.where(spb, 4.0 * ag, 2.0 * ar) if isinstance(spb, np.ndarray) else (4.0 * ag if spb else 2.0 * ar)
+    # blocks whose tensor-parallel outputs are reduced: attention and MLP, or one parallel attention+MLP
+    # block (GPT-J, Falcon: both read the same normalised input and add their outputs together)
+    nb = 1.0 if a.parallel else 2.0
+    tp_fwd = np.where(spb, 2.0 * nb * ag, nb * ar) if isinstance(spb, np.ndarray) else (2.0 * nb * ag if spb else nb * ar)
     # backward: the all-gathers of output gradients (SP) are needed at once; the reduction of input
     # gradients (AR, or RS with SP) can run behind the column-parallel weight-gradient GEMMs and the
     # SP re-gather of the norm output behind their data-gradient GEMMs
     if isinstance(spb, np.ndarray):
-        needed = np.where(spb, 2.0 * ag, 0.0)
-        reduce_ = np.where(spb, 2.0 * ag, 2.0 * ar)
-        regather = np.where(spb, 2.0 * ag, 0.0)
+        needed = np.where(spb, nb * ag, 0.0)
+        reduce_ = np.where(spb, nb * ag, nb * ar)
+        regather = np.where(spb, nb * ag, 0.0)
     elif spb:
-        needed, reduce_, regather = 2.0 * ag, 2.0 * ag, 2.0 * ag
+        needed, reduce_, regather = nb * ag, nb * ag, nb * ag
     else:
-        needed, reduce_, regather = 0.0, 2.0 * ar, 0.0
-    if stack.tp_forward_overlap:        # every collective pipelined with its GEMMs (userbuffers)
-        tp_fwd = hidden_behind(tp_fwd, gemm_f)
-        tp_bwd = hidden_behind(needed + reduce_ + regather, gemm_b)
-    elif stack.tp_backward_overlap:
+        needed, reduce_, regather = 0.0, nb * ar, 0.0
+    if stack.tp_backward_overlap:
         tp_bwd = needed + hidden_behind(reduce_, col_w) + hidden_behind(regather, col_x)
     else:
         tp_bwd = needed + reduce_ + regather
+    if stack.tp_forward_overlap and spb is not False:
+        # Transformer Engine userbuffers (sequence parallelism only): every collective pipelined with a GEMM
+        f_ue, b_ue = userbuffers_tp(f_all, dx_all, dw_all, col, ag, nb, stack.tp_overlap_sms / prof.sm_count)
+        if isinstance(spb, np.ndarray):
+            tp_fwd, tp_bwd = np.where(spb, f_ue, tp_fwd), np.where(spb, b_ue, tp_bwd)
+        else:
+            tp_fwd, tp_bwd = f_ue, b_ue
 
     # context parallel: ring exchange of K and V chunks, hidden behind the attention of a chunk
     if isinstance(cp, np.ndarray) or cp > 1:
@@ -323,6 +332,43 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
         cp_fwd = cp_bwd = 0.0
     return {"fwd": fwd, "bwd": bwd, "attn_fwd": attn_f, "tp_fwd": tp_fwd, "tp_bwd": tp_bwd,
             "cp_fwd": cp_fwd, "cp_bwd": cp_bwd, "a2a": a2a, "wgrad": dw}
+
+
+def userbuffers_tp(f_all, dx_all, dw_all, col, ag, nb, margin):
+    """Exposed seconds (forward, backward) of one layer's tensor-parallel collectives pipelined with the GEMMs
+    by Transformer Engine userbuffers (``--tp-comm-overlap``, sequence parallelism), as TE sets them up by
+    default (``initialize_ub`` in transformer_engine/pytorch/module/base.py):
+
+    * all-gathers by ``ring_exchange`` over the copy engines (no SMs), each hidden behind the GEMM it feeds:
+      the input all-gather behind the QKV and MLP-up forward GEMMs, the output-gradient all-gather behind
+      the output-projection and MLP-down data-gradient GEMMs: exposed max(C − W, 0);
+    * reduce-scatters by ``pipeline`` (forward, behind the output-projection and MLP-down GEMMs) and the
+      ``bulk`` overlaps of the backward (the norm-output all-gather behind the QKV/MLP-up data-gradient GEMMs,
+      the input-gradient reduce-scatter behind their weight-gradient GEMMs) on 16 SMs reserved for the
+      communication kernel (``num_sm = 16``, ``set_sm_margin``): the GEMM runs on the other SMs, i.e. takes
+      W/(1 − margin), margin = 16/SMs, and the collective shows only beyond that: exposed
+      W·margin/(1 − margin) + max(C − W/(1 − margin), 0).
+
+    ``f_all``/``dx_all``/``dw_all``: per-linear forward, data- and weight-gradient seconds; ``col``: indices
+    of the column-parallel linears (QKV, MLP-up), the others being the row-parallel ones that follow them;
+    ``ag``: seconds of one all-gather (a reduce-scatter costs the same); ``nb``: 2 reductions per layer, 1
+    for a parallel attention+MLP block (one gathered input, one reduction of the summed outputs)."""
+    rows = [i + 1 for i in col if i + 1 < len(f_all)]
+    stretch = 1.0 / (1.0 - margin)
+
+    def windows(times, idx):
+        w = [times[i] for i in idx]
+        return [sum(w)] if nb == 1.0 else w
+
+    def ring(c, ws):                 # copy-engine ring exchange: hidden up to its GEMM
+        return sum(_max(c - w, 0.0) for w in ws)
+
+    def on_sms(c, ws):               # SM-based kernel beside a GEMM that lost `margin` of the SMs
+        return sum(w * (stretch - 1.0) + _max(c - w * stretch, 0.0) for w in ws)
+
+    fwd = ring(ag, windows(f_all, col)) + on_sms(ag, windows(f_all, rows))
+    bwd = ring(ag, windows(dx_all, rows)) + on_sms(ag, windows(dx_all, col)) + on_sms(ag, windows(dw_all, col))
+    return fwd, bwd
 
 
 def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
@@ -383,9 +429,21 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     fwd_l = per_layer("fwd") + per_layer("tp_fwd") + per_layer("cp_fwd") + 2.0 * per_layer("a2a")
     bwd_l = per_layer("bwd") + per_layer("tp_bwd") + per_layer("cp_bwd") + 2.0 * per_layer("a2a")
     rec_l = _where(full, fwd_l, _where(sel, per_layer("attn_fwd"), 0.0))
+    hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
+    if stack.grad_accumulation_bytes:
+        # weight gradients added into the accumulation buffer by a separate pass after a micro-batch's backward
+        # (bytes per parameter: read the new gradient and the buffer, write the buffer); autograd stores the
+        # first micro-batch's gradient and adds the m − 1 others: spread evenly over the m micro-batches
+        acc = stack.grad_accumulation_bytes / prof.bandwidth
+        if not stack.grad_accumulation_first:
+            acc = acc * (m - 1.0) / m
+        p_dense = (a.p_attn + a.p_mlp) / tp
+        p_moe = (a.p_attn + a.shared * a.p_expert + a.p_router) / tp + a.E * a.p_expert / ep
+        bwd_l = bwd_l + acc * ((1 - frac_moe) * p_dense + frac_moe * p_moe)
+        hb = hb + acc * a.V * a.h / tp
+        eb = eb + acc * _where(pp == 1, 0.0 if a.tied else a.p_embed, a.p_embed) / tp
     t_layer = fwd_l + bwd_l + rec_l
 
-    hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
     per, last = stage_split(a.L, pp, vp)
     t_first = per * t_layer + ef + eb
     t_last = last * t_layer + hf + hb

@@ -264,6 +264,24 @@ def _calibrate(torch, dev, dtypes, cfg, log) -> dict:
     }
 
 
+def gemm_store_correction(prof: dict, gpu) -> None:
+    """On a GPU whose GEMM output store runs in series with the math (pre-Hopper: derivation.json
+    ``gemm_epilogue``, see :func:`llmcalc.perf.operators.epilogue_k0`), the measured LLM-shaped GEMMs include
+    the store; the model adds it back per shape (K/(K + k0)), so take it out of η∞:
+    η∞ = mean(rate_i·(K_i + k0)/K_i) / F, k0 = c·F·η∞/BW (two fixed-point passes). Records c in the profile."""
+    from .profile import gemm_epilogue
+    c = gemm_epilogue(gpu)
+    if not c:
+        return
+    main = "bf16" if "bf16" in prof["matmul_flops"] else next(iter(prof["matmul_flops"]))
+    F, bw, gemms = prof["matmul_flops"][main], prof["bandwidth"], prof["raw"]["gemms"]
+    eff = prof["gemm"]["efficiency"]
+    for _ in range(2):
+        k0 = c * F * eff / bw
+        eff = sum(g["flops_per_s"] * (g["K"] + k0) / g["K"] for g in gemms) / len(gemms) / F
+    prof["gemm"] = {**prof["gemm"], "efficiency": min(max(eff, 0.05), 1.0), "epilogue": c}
+
+
 def _builtin():
     from .profile import measured
     return measured()
@@ -297,6 +315,8 @@ def main(argv: list[str]) -> int:
         print(f"llmcalc calibrate: unknown GPU {ns.gpu!r} (see `llmcalc list gpus`)", file=sys.stderr)
         return 2
     prof = calibrate(ns.device, dtypes, "tiny" if ns.tiny else "full", log)
+    if cat is not None:
+        gemm_store_correction(prof, cat)
     gpu_name = cat.name if cat is not None else device_name
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
     prof.update(

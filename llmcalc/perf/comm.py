@@ -43,11 +43,17 @@ from ..errors import ArgumentError
 # messages, α = latency per algorithm step.
 #   NVLink/NVSwitch: nccl-tests all_reduce bus bandwidth on DGX A100 ≈ 230 GB/s of 300 (0.77),
 #     DGX H100 ≈ 360 GB/s of 450 without NVLS (0.8); NCCL LL-protocol step latency a few µs.
-#   PCIe: peer-to-peer through PCIe switches reaches ~80% of the link (NVIDIA p2pBandwidthLatencyTest).
+#   PCIe: 0.55 of the link. NCCL's own topology model plans PCIe at 0.75 of the raw rate (src/graph/topo.h:
+#     PCI_BW 12 GB/s for Gen3 x16, 24 for Gen4) and the CPU-to-CPU hop of an 8-GPU two-socket server lower
+#     still (SKL_QPI_BW 10, AMD_BW 16 GB/s); "on PCI systems the performance you get is usually determined
+#     by the bandwidth your CPU and memory can deliver" (NCCL maintainer, NVIDIA/nccl issue #1639: 8 x RTX 5090
+#     on Gen5 reach 28 GB/s bus bandwidth, 0.44 of 64). Read off the published TensorRT-LLM 0.9 L40S tables
+#     (PCIe Gen4, TP 2-8): every row needs 16.7-18.3 GB/s of all-reduce bus bandwidth whatever the message
+#     size (2-61 MB), 0.52-0.57 of the 32 GB/s link.
 #   InfiniBand/RoCE: ~90% of the NIC line rate for large messages (nccl-tests multi-node), α ≈ 5–10 µs.
 FABRIC_DEFAULTS = {
     "nvlink": {"efficiency": 0.80, "latency": 3e-6},
-    "pcie": {"efficiency": 0.80, "latency": 5e-6},
+    "pcie": {"efficiency": 0.55, "latency": 5e-6},
     "network": {"efficiency": 0.90, "latency": 8e-6},
 }
 

@@ -101,7 +101,7 @@ class Totals:
             out["gemm_flops"] = out["gemm_flops"] + flops
             out["gemm_bytes"] = out["gemm_bytes"] + nbytes
             out["weight_bytes"] = out["weight_bytes"] + N * K * wb * count
-            out["gemm_tc"] = out["gemm_tc"] + flops / (rate * op.gemm_efficiency(M, N, K, prof))
+            out["gemm_tc"] = out["gemm_tc"] + flops / (rate * op.gemm_efficiency(M, N, K, prof, rate, ab))
             out["gemm_tm"] = out["gemm_tm"] + nbytes / bw
         return out
 
@@ -146,14 +146,15 @@ def _elementwise_bytes(s: Shapes, n, prof):
 
 
 def _comm(tot, s: Shapes, n, gpu, ab, prof):
-    """Two all-reduces of the n×h activations per layer (Megatron tensor parallelism), each timed by
-    the shared collective model (:func:`llmcalc.perf.comm.all_reduce`: NCCL ring/tree over the GPU's
-    scale-up domain, networks.csv). Source: Megatron-LM (Shoeybi et al. 2019) for the two all-reduces.
-    Not validated for the reference engine (the calibration file has one GPU); the serving engine's
-    all-reduces are checked against published multi-GPU tables (:mod:`.serving_engine`)."""
+    """Two all-reduces of the n×h activations per layer (Megatron tensor parallelism; one for a parallel
+    attention+MLP block), each timed by the shared collective model (:func:`llmcalc.perf.comm.all_reduce`:
+    NCCL ring/tree over the GPU's scale-up domain, networks.csv). Source: Megatron-LM (Shoeybi et al. 2019)
+    for the two all-reduces. Not validated for the reference engine (the calibration file has one GPU); the
+    serving engine's all-reduces are checked against published multi-GPU tables (:mod:`.serving_engine`)."""
     if s.g <= 1:
         return
-    tot.add("communication", 2.0 * s.L * comm.all_reduce(n * s.h * ab, s.g, comm.cluster_of(gpu)))
+    per_layer = 1.0 if s.model.parallel_attention else 2.0
+    tot.add("communication", per_layer * s.L * comm.all_reduce(n * s.h * ab, s.g, comm.cluster_of(gpu)))
 
 
 def forward(model, gpu, prof, batch, tokens, context, *, mode, gpus=1, dtype="bf16", kv_dtype=None):

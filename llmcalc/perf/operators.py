@@ -31,15 +31,39 @@ def smooth_max(a, b, p):
     return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
 
 
-def gemm_efficiency(M, N, K, prof):
+def epilogue_k0(prof, flops_rate=None, out_bytes=2.0):
+    """Reduction length whose mainloop lasts as long as storing the output tile: k0 = c·F·η∞·b_out / (2·BW).
+
+    A thread block computes an output tile with a mainloop over K (2·K FLOPs per output element at the
+    achieved rate F·η∞), then its epilogue converts the accumulators and stores b_out bytes per element.
+    In the non-persistent kernels of Volta, Ampere and Ada (CUTLASS 2.x style, one or two blocks per SM,
+    launched in waves) the SM's tensor cores wait while the wave stores, and a whole wave stores at once,
+    so the store runs at the memory bandwidth BW in series with the math: t = 2·M·N·K/(F·η∞) +
+    M·N·b_out/BW = 2·M·N·(K + k0)/(F·η∞). c is the profile's ``gemm.epilogue``, the serial fraction of
+    the store: 1 on those architectures, 0 on Hopper and Blackwell, whose persistent warp-specialised
+    kernels issue the store asynchronously (TMA) and start the next tile's mainloop (derivation.json
+    ``gemm_epilogue``). Short-K GEMMs pay most: a tensor-parallel output projection (K = h/tp), the unfused
+    attention's QKᵀ (K = head dimension). Source: NVIDIA CUTLASS documentation (efficient_gemm.md:
+    pipelined mainloop and epilogue; warp-specialised persistent ping-pong kernels overlap one tile's
+    epilogue with another's mainloop); fitting c on the published A100/V100 training rows gives 1.05
+    (benchmarks/accuracy_training.py --fit-all), i.e. the store is not hidden.
+    """
+    c = prof.gemm.get("epilogue", 0.0)
+    if not c:
+        return 0.0
+    rate = flops_rate if flops_rate is not None else prof.matmul_flops.get("bf16", next(iter(prof.matmul_flops.values())))
+    return c * rate * prof.gemm["efficiency"] * out_bytes / (2.0 * prof.bandwidth)
+
+
+def gemm_efficiency(M, N, K, prof, flops_rate=None, out_bytes=2.0):
     """Fraction of the achievable matmul rate ``F`` that a GEMM of shape (M×K)·(K×N) sustains.
 
-    Formula: η = η∞ · M/(M + m0) · N/(N + m0).
+    Formula: η = η∞ · M/(M + m0) · N/(N + m0) · K/(K + k0).
 
     η∞ is what large GEMMs of the engine reach relative to the 8192³ ceiling; the fill factors
     charge a fixed per-tile cost (a thread block's prologue and epilogue, a partly used tile) that
-    matters only when one output dimension is small. K does not appear: the reduction loop
-    is long for every GEMM of these models (K ≥ 2048).
+    matters when one dimension is small: m0 for the output dimensions (fitted → 0 on H100), k0 for the
+    reduction (:func:`epilogue_k0`: the output store in series with the math on pre-Hopper GPUs).
     Source: the tiling model of CUTLASS/cuBLAS (NVIDIA "Matrix Multiplication Background"
     user's guide: tile and wave quantisation); η∞ and m0 fitted on the H100 calibration file.
     An explicit wave-quantisation factor over the 132 SMs (tiles of 128×256) was tried and
@@ -47,14 +71,15 @@ def gemm_efficiency(M, N, K, prof):
     fixed tile are not the waves it runs.
     """
     g = prof.gemm
-    m0 = g["m0"]
-    return g["efficiency"] * (M / (M + m0)) * (N / (N + m0))
+    m0, k0 = g["m0"], epilogue_k0(prof, flops_rate, out_bytes)
+    return g["efficiency"] * (M / (M + m0)) * (N / (N + m0)) * (K / (K + k0))
 
 
 def gemm(M, N, K, prof, flops_rate, bandwidth, weight_bytes=2.0, act_bytes=2.0, count=1.0):
     """Time of ``count`` GEMMs (M×K activations)·(K×N weights): roofline of compute and memory.
 
-    Formula: t = count · smooth_max(2·M·N·K / (F·η(M,N,K)), (N·K·b_w + (M·K + M·N)·b_a) / BW).
+    Formula: t = count · smooth_max(2·M·N·K / (F·η(M,N,K)), (N·K·b_w + (M·K + M·N)·b_a) / BW), the output
+    written at b_a bytes per element.
     The weights are read once per GEMM (they do not fit in the 50 MB L2 for any model here);
     activations are read and the output written once. Source: roofline model (Williams et al.
     2009); η from :func:`gemm_efficiency`. Assumes weights stored at ``weight_bytes`` per value
@@ -62,12 +87,13 @@ def gemm(M, N, K, prof, flops_rate, bandwidth, weight_bytes=2.0, act_bytes=2.0, 
     16-bit rate.
 
     Written so that an array ``M`` costs a handful of array operations: with
-    η = η∞·M/(M+m0)·N/(N+m0) the compute time is linear in (M + m0) and the memory time
-    linear in M.
+    η = η∞·M/(M+m0)·N/(N+m0)·K/(K+k0) the compute time is 2·(M+m0)·(N+m0)·(K+k0)/(F·η∞), linear in
+    (M + m0), and the memory time linear in M.
     """
     g = prof.gemm
     m0 = g["m0"]
-    a = 2.0 * K * (N + m0) / (flops_rate * g["efficiency"])       # compute seconds per (M + m0)
+    k0 = epilogue_k0(prof, flops_rate, act_bytes)
+    a = 2.0 * (K + k0) * (N + m0) / (flops_rate * g["efficiency"])   # compute seconds per (M + m0)
     tc = a * (M + m0)
     tm = (N * K * weight_bytes + M * ((K + N) * act_bytes)) / bandwidth
     return count * smooth_max(tc, tm, prof.roofline_p)

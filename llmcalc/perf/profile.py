@@ -168,6 +168,14 @@ def bandwidth_fraction(gpu) -> float:
     return float(_per_gpu(d["bandwidth_fraction"], gpu, d["bandwidth_fraction_default"]))
 
 
+def gemm_epilogue(gpu) -> float:
+    """Serial fraction of a GEMM's output store on ``gpu``'s architecture (derivation.json ``gemm_epilogue``:
+    1 for the non-persistent kernels of Volta/Ampere/Ada, 0 for Hopper/Blackwell); see
+    :func:`llmcalc.perf.operators.epilogue_k0`."""
+    d = derivation()
+    return float(d.get("gemm_epilogue", {}).get(str(_per_gpu(d["arch"], gpu, "")), 0.0))
+
+
 @dataclass(frozen=True)
 class Hardware:
     """What a GPU can sustain, independent of the software running on it.
@@ -272,8 +280,9 @@ def _derive(gpu) -> Profile:
             f"{matmul_fraction(gpu, 'bf16'):.3f}, bandwidth {bandwidth_fraction(gpu):.3f}; derivation.json), scaled "
             f"like the H100's reference measurement; shape and overhead parameters are the H100's. "
             f"Run `llmcalc calibrate` on this GPU for a measured profile.")
+    gemm = {**base.gemm, "epilogue": gemm_epilogue(gpu)}
     return base.with_params(name=f"{gpu.name} (derived from H100)", gpu=gpu.name, matmul_flops=mm, bandwidth=bw,
-                            sm_count=_sm_count(gpu), derived=True, provenance=prov, path="")
+                            sm_count=_sm_count(gpu), gemm=gemm, derived=True, provenance=prov, path="")
 
 
 class _Named:
@@ -281,6 +290,11 @@ class _Named:
 
     def __init__(self, name):
         self.name = name
+
+
+def forget_derived() -> None:
+    """Drop the cached derived profiles (after changing derivation.json's values in memory, e.g. to fit one)."""
+    _DERIVED.clear()
 
 
 def derived(gpu) -> Profile:

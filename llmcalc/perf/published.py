@@ -21,13 +21,6 @@ GPUS = {"H100": "H100-SXM5-80GB", "H200": "H200-SXM-141GB", "A100": "A100-SXM4-8
 CATALOG = {"Mistral 7B": "Mistral-7B-v0.1", "Mixtral 8x7B": "Mixtral-8x7B-v0.1"}
 
 
-class ParallelBlockModel(Model):
-    """A decoder whose attention and MLP read the same normalised input and add their outputs, so a
-    tensor-parallel layer needs one all-reduce instead of two (GPT-J, Falcon)."""
-
-    parallel_attention: bool = True
-
-
 def _arch(name: str, text: str) -> Model | None:
     """A Model from the ``architecture`` column ("L=28, h=4096, a=16, kv=16, ffn=n/s, V=50400; GELU …")."""
     vals = dict(re.findall(r"\b(L|h|a|kv|ffn|V)=([0-9n/s]+)", text))
@@ -39,8 +32,10 @@ def _arch(name: str, text: str) -> Model | None:
     kw = dict(name=name, layers=int(vals["L"]), hidden=h, heads=int(vals["a"]), kv_heads=int(vals.get("kv", vals["a"])),
               ffn=ffn, ffn_type="gelu" if gelu else "swiglu", vocab=int(vals["V"]),
               norm="layernorm" if gelu else "rmsnorm")
+    # attention and MLP in parallel (one tensor-parallel all-reduce per layer): the row says so for Falcon;
+    # GPT-J's block is parallel too (modeling_gptj.py: hidden = attn_output + feed_forward_output + residual)
     parallel = "parallel attn" in text.lower() or name.startswith("GPT-J")
-    return ParallelBlockModel(**kw) if parallel else Model(**kw)
+    return Model(**kw, parallel_attention=parallel)
 
 
 def _number(text: str) -> float:

@@ -283,7 +283,7 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     # tensor-parallel all-reduces of the M×h activations (16-bit): two per layer, one with a parallel block
     if g > 1:
         cl = cluster or comm.cluster_of(gpu)
-        per_layer = 1 if getattr(model, "parallel_attention", False) else 2
+        per_layer = 1 if model.parallel_attention else 2
         terms["communication"] = per_layer * L * _all_reduce(M * s.h * 2.0, g, cl, eng, cl.scale_up.latency)
         info["allreduces"] = per_layer * L
 
