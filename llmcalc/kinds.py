@@ -6,6 +6,7 @@ A plain number is read in the documented unit; a string or pint Quantity may car
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -71,6 +72,13 @@ class _NeedsElementwise(Exception):
         self.values = values
 
 
+@functools.lru_cache(maxsize=4096)
+def _quantity(text: str, name: str, unit: str, count: bool) -> float:
+    """:func:`llmcalc.units.parse_quantity`, remembered per text: a spreadsheet sends the same
+    "200 TFLOP/s" or "175B" in many cells (errors are raised again each time, not remembered)."""
+    return units.parse_quantity(text, name, unit, allow_count_suffix=count)
+
+
 class Number(Kind):
     """A real number in ``unit``: plain numbers, unit strings, pint Quantities, lists/arrays.
 
@@ -101,6 +109,9 @@ class Number(Kind):
         return int(x) if self.integer else x
 
     def _scalar(self, value, name: str):
+        t = type(value)
+        if t is float or (t is int and abs(value) <= MAX_ABS):  # the common case first
+            return self._check(float(value), name)
         if isinstance(value, (bool, np.bool_)):
             raise ArgumentError(name, f"must be a number, got {value}")
         if isinstance(value, (int, float, np.integer, np.floating)):
@@ -108,7 +119,7 @@ class Number(Kind):
                 raise ArgumentError(name, f"must be ≤ {fmt(self.maximum)}, got a {len(str(abs(value)))}-digit number")
             return self._check(float(value), name)
         if isinstance(value, str):
-            return self._check(units.parse_quantity(value, name, self.unit, allow_count_suffix=self.count), name)
+            return self._check(_quantity(value, name, self.unit, self.count), name)
         if hasattr(value, "dimensionality") and hasattr(value, "magnitude"):
             mag = units.quantity_magnitude(value, name, self.unit, allow_dimensionless=self.count)
             if _is_array_like(mag):
@@ -150,14 +161,15 @@ class Fraction(Number):
     def __init__(self, rate_unit: str | None = None, *, maximum: float = 1.0):
         super().__init__("", maximum=maximum, label="fraction (0–1]" + (f" or {rate_unit}" if rate_unit else ""))
         self.rate_unit = rate_unit
+        self._rate = Number(rate_unit) if rate_unit else None
 
     def _scalar(self, value, name):
-        if self.rate_unit and isinstance(value, str) and not value.strip().endswith("%"):
+        if self._rate and isinstance(value, str) and not value.strip().endswith("%"):
             _, rest = units.split_number(value, name)
             if rest and rest.strip() not in ("percent",):
-                return Rate(Number(self.rate_unit)._scalar(value, name))
-        if self.rate_unit and hasattr(value, "dimensionality") and not value.dimensionless:
-            return Rate(Number(self.rate_unit)._scalar(value, name))
+                return Rate(self._rate._scalar(value, name))
+        if self._rate and hasattr(value, "dimensionality") and not value.dimensionless:
+            return Rate(self._rate._scalar(value, name))
         x = super()._scalar(value, name)
         return x
 

@@ -5,10 +5,12 @@ Every function a user can call — ``llmcalc.train_days``, ``%llmcost train_days
 :class:`Function` here, declared once with :func:`user_function`: its spreadsheet name, its
 arguments in order (:class:`Arg`: name, kind, documented unit, default, help), its result unit,
 its formula and sources. The adapters are generated from these objects. Argument kinds live in
-:mod:`llmcalc.kinds`, result types in :mod:`llmcalc.results`.
+:mod:`llmcalc.kinds`, result types in :mod:`llmcalc.results`. (About 400 lines: the declaration
+types, their registration checks and the name look-up are one concern, kept together.)
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field, make_dataclass, replace
@@ -280,7 +282,7 @@ def variant(of: Function, sheet_name: str, *, summary: str, unit: str, transform
         calc = of.impl(**kwargs)
         values = _flat_values(of, kwargs)
         if transform is None:
-            factor = units.ureg().Quantity(1.0, units.unit(of.unit)).to(units.unit(unit)).magnitude
+            factor = _unit_factor(of.unit, unit)
             new, line = calc.value * factor, f"{fmt(calc.value, of.unit)} = {fmt(calc.value * factor, unit)}"
         else:
             new, line = transform(calc.value, values)
@@ -294,6 +296,12 @@ def variant(of: Function, sheet_name: str, *, summary: str, unit: str, transform
         category=of.category, formula=formula or of.formula, assumptions=of.assumptions,
         sources=of.sources if sources is None else tuple(_cite(s) for s in sources), examples=tuple(examples),
         doc=summary, groups=of.groups))
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_factor(from_unit: str, to_unit: str) -> float:
+    """How many ``to_unit`` one ``from_unit`` is (a variant's unit change: computed once)."""
+    return float(units.ureg().Quantity(1.0, units.unit(from_unit)).to(units.unit(to_unit)).magnitude)
 
 
 def register(fn: Function) -> Function:

@@ -20,6 +20,8 @@ Everything broadcasts over NumPy arrays of batch / tokens / context.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..hardware import DTYPE_BYTES
@@ -66,6 +68,12 @@ class Shapes:
         if moe:
             return (self.topk + self.shared) * self.moe_ffn
         return self.ffn
+
+
+@functools.lru_cache(maxsize=512)
+def shapes(model, g: int = 1) -> Shapes:
+    """:class:`Shapes` of a model over ``g`` GPUs, built once per (model, g): models are immutable."""
+    return Shapes(model, g)
 
 
 def _as_float(x):
@@ -166,7 +174,7 @@ def forward(model, gpu, prof, batch, tokens, context, *, mode, gpus=1, dtype="bf
     for every sequence.
     mode "train": like prefill but logits for every position (the LM head sees B·T rows).
     """
-    s = Shapes(model, gpus)
+    s = shapes(model, gpus)
     rate = prof.flops(dtype, gpu)
     bw = prof.bandwidth
     wb = DTYPE_BYTES[dtype]

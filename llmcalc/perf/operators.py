@@ -22,6 +22,12 @@ def smooth_max(a, b, p):
     roofline of Williams et al. 2009 (Roofline, CACM 52(4)) as used by analytic GPU simulators;
     p is fitted on the H100 calibration file (``roofline_p`` in the profile).
     """
+    if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):  # one scenario: plain float arithmetic
+        a, b = float(a), float(b)
+        m = a if a >= b else b
+        if p >= 64 or m <= 0:
+            return m
+        return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
     if p >= 64:
         return np.maximum(a, b)
     a = np.asarray(a, dtype=float)

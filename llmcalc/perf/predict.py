@@ -66,6 +66,12 @@ def _check_dtype(gpu, dtype, name="dtype"):
 
 def _check_gpus(model, gpus):
     """Tensor parallelism splits the attention heads: every GPU count must divide them."""
+    if not isinstance(gpus, np.ndarray):  # one GPU count: plain integer arithmetic
+        g = int(gpus)
+        if model.heads % g:
+            raise ArgumentError("gpus", f"{model.heads} attention heads cannot be split evenly over {g} GPUs "
+                                        "(tensor parallelism splits the heads)")
+        return g
     g = np.asarray(gpus, dtype=np.int64)
     bad = (model.heads % g) != 0
     if np.any(bad):

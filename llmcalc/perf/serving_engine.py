@@ -35,7 +35,7 @@ from ..errors import ArgumentError
 from ..hardware import DTYPE_BYTES
 from . import comm
 from . import operators as op
-from .engine import Shapes, _as_float
+from .engine import _as_float, shapes
 
 _LEGACY_ARCHS = ("sm90", "sm100")  # run kernels compiled for sm80 through the legacy mma.sync path
 
@@ -169,7 +169,7 @@ def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dt
     Source: TensorRT-LLM decoderMaskedMultiheadAttention and XQA kernels; parameters global
     (engines.json)."""
     P, F = eng.params, eng.fixed
-    s = Shapes(model, gpus)
+    s = shapes(model, gpus)
     L = s.L
     rate = hw.flops("fp8") if (dtype in ("fp8", "fp4") and "fp8" in hw.matmul and eng.facts.get("fp8_context_attention")
                                and hw.arch in ("sm90", "sm100")) else hw.flops("bf16")
@@ -201,7 +201,7 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     benchmark of identical requests, where every token of every sequence has the same hidden state).
     """
     P, F = eng.params, eng.fixed
-    s = Shapes(model, gpus)
+    s = shapes(model, gpus)
     g = gpus
     M = _as_float(tokens)
     wb = DTYPE_BYTES[dtype]
