@@ -5,6 +5,7 @@ here against the source articles."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 
 import formulas
@@ -182,4 +183,5 @@ def test_self_hosting_vs_api_sheet_recalculates(engine):
     assert f("B22") == pytest.approx(0.00675 * 20 * 730 * 3600)
     assert f("B23") > 1                                             # the API costs more at this traffic
     assert f("B24") == pytest.approx(4 * 3.99 * 24 / 0.00675)       # requests/day
-    assert [f(f"B{r}") for r in range(28, 32)] == [4, 4, 12, 28]    # GPUs against traffic
+    # GPUs against traffic (1, 5, 20, 50 requests/s): whole replicas of 4 GPUs at the capacity in B17
+    assert [f(f"B{r}") for r in range(28, 32)] == [4 * math.ceil(rate / f("B17")) for rate in (1, 5, 20, 50)]

@@ -5,6 +5,7 @@ A function that needs another help text or default for the same argument uses ``
 them to the implementation as one record (``serving.gpus``, ``serving.dtype``, …).
 """
 from ..hardware import DTYPE_BYTES, normalize_dtype
+from ..perf.serving_engine import engine_names
 from ..kinds import (Boolean, Choice, FilePath, Fraction, FractionOrAuto, GPURef, ModelOrParams, ModelRef, Number,
                      ParamsRef, PlanRef, RecomputeMode, Text)
 from ..registry import Arg, Group
@@ -62,5 +63,8 @@ mfu_override = mfu.but(help="override: fraction of the dense peak sustained, or 
 bandwidth_utilization = Arg("bandwidth_utilization", Fraction("byte/second"), "override: fraction of peak memory bandwidth "
                             "achieved, or an effective rate per GPU (\"1.3 TB/s\"); default: the GPU's calibrated profile", None)
 profile = Arg("profile", FilePath(400), "GPU profile file written by `llmcalc calibrate` (default: built-in profile)", None)
+engine = Arg("engine", Choice(("reference", *engine_names())), "kernels modelled: reference (the PyTorch engine the H100 "
+             "runs were measured with), trtllm (current TensorRT-LLM), trtllm-0.9 (the version of its published tables)",
+             "reference")
 
-SERVING = Group("serving", (gpus_tp, dtype_compute, kv_dtype, mfu_override, bandwidth_utilization, profile))
+SERVING = Group("serving", (gpus_tp, dtype_compute, kv_dtype, mfu_override, bandwidth_utilization, profile, engine))

@@ -45,6 +45,11 @@ def _sizes(model, s):
 
 
 def _perf_notes(est):
+    eng = est.info.get("engine")
+    if eng is not None:
+        return [f"Serving engine {eng.name}: its kernels from the engine's code and release notes, its global "
+                "parameters fitted on the published TensorRT-LLM 0.9 tables (docs/serving.md); "
+                f"{est.info['hardware'].provenance}."]
     p = est.profile
     if p is None:
         return []
@@ -131,7 +136,10 @@ def prefill_time(model, gpu, batch, tokens, serving):
 
 prefill_ms = variant(prefill_time, "LLM_PREFILL_MS", unit="ms", summary="Prefill time (time to first token) in milliseconds.",
                      examples=[Example((70e9, "A100-80GB", 1, 1536), 537.6, dict(gpus=2, mfu="200 TFLOP/s", dtype="fp16"),
-                                       note="article 2 §4: 1536 tokens in ≈530 ms")])
+                                       note="article 2 §4: 1536 tokens in ≈530 ms"),
+                               Example(("llama-2-7b", "H100", 1, 2048), 30.8, dict(dtype="fp8", engine="trtllm-0.9"), rel=0.03,
+                                       note="TensorRT-LLM 0.9 performance overview: LLaMA 7B, FP8, H100, 2,048 input tokens, "
+                                            "30.8 ms to the first token (the serving engine's calibration table)")])
 
 
 @user_function("LLM_DECODE_STEP_TIME", unit="s", category="inference",

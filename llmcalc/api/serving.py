@@ -64,8 +64,9 @@ percentile = Arg("percentile", Number("", maximum=100, vector=False, label="perc
 metric = Arg("metric", Choice(("ttft", "tpot", "e2e")), "latency: ttft (time to first token), tpot (time per output "
              "token) or e2e (arrival to last token)", "ttft")
 dtype = A.dtype_compute
-engine = Arg("engine", Choice(tuple(se.engine_names())), "serving engine whose kernels are modelled (trtllm: current "
-             "TensorRT-LLM; trtllm-0.9: the version of the published tables)", "trtllm")
+engine = A.engine.but(kind=Choice(tuple(se.engine_names())), default="trtllm",
+                      help="serving engine whose kernels are modelled (trtllm: current TensorRT-LLM; trtllm-0.9: the "
+                           "version of the published tables)")
 api_model = Arg("api_model", Text(80), f"hosted API model, e.g. {', '.join(repr(m) for m in ('gpt-4o-mini', 'gpt-3.5-turbo-2023', 'deepseek-chat'))} "
                 "(llmcalc/data/api_prices.csv)")
 gpus_allowed = Arg("gpus_allowed", Text(400), "GPU types to consider, comma-separated (\"H100,A100,L40S\"); default: "
@@ -132,7 +133,7 @@ def _check_fit(r, prompt, output):
     formula="output tokens / (last finish − first arrival) of a simulated run: in-flight batching of the calibrated "
             "engine steps, t_step = GEMMs(tokens) + attention(Σ context) + overheads",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
-    examples=[Example(("llama-3.1-8b", "H200", 1000, 1000), 18408, dict(dtype="fp8"), rel=0.02,
+    examples=[Example(("llama-3.1-8b", "H200", 1000, 1000), 18988, dict(dtype="fp8"), rel=0.02,
                       note="llmcalc serving model (offline batch of 3,000 requests); TensorRT-LLM 1.0's performance "
                            "overview measured 17,744 tok/s for this case (not used to fit the model)")])
 def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, engine, profile):
@@ -158,8 +159,9 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
     formula="percentile of TTFT = first token − arrival, TPOT = (finish − first token)/(output − 1), or E2E = finish − "
             "arrival over the requests of a simulated run (the first fifth left out as warm-up)",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
-    examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.00560, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
-                      note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 5.6 ms per token")])
+    examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.00385, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
+                      note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 3.9 ms per token "
+                           "(8 GB of FP8 weights read per step, CUDA-graph decode)")])
 def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, metric, percentile, engine, profile,
                     requests_per_s):
     """A latency percentile (TTFT, TPOT or end-to-end) of one replica under in-flight batching."""
@@ -207,9 +209,9 @@ CAPACITY_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, e
     formula="max λ such that percentile(TTFT) ≤ ttft_slo and percentile(TPOT) ≤ tpot_slo in a simulated Poisson run "
             "at rate λ (bisection below 95% of the saturation rate)",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
-    examples=[Example(("llama-3.1-70b", "H100", 1500, 300), 7.44, dict(ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8"),
+    examples=[Example(("llama-3.1-70b", "H100", 1500, 300), 8.43, dict(ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8"),
                       rel=0.05, note="llmcalc serving model (simulation): the issue's budget question, one replica of "
-                                     "4 × H100 in FP8 meets 1 s / 40 ms at the 90th percentile up to ≈ 7 requests/s")])
+                                     "4 × H100 in FP8 meets 1 s / 40 ms at the 90th percentile up to ≈ 8 requests/s")])
 def serving_capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
     """The highest request rate one replica sustains within latency targets."""
     def one(prompt, output, ttft_slo, tpot_slo, gpus):
@@ -385,7 +387,7 @@ def _plan(model, rate, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes,
             "them; the cheapest wins",
     sources=SOURCES + ["perf-model", "price-catalog"], assumptions=ASSUMPTIONS + (
         "Catalog on-demand prices; tensor parallelism within one scale-up domain (NVLink/PCIe server).",),
-    examples=[Example(("llama-3.1-70b", 20, 1500, 300), "12 × H100-SXM5-80GB (6 replicas of TP2, fp8): $35,000/month",
+    examples=[Example(("llama-3.1-70b", 20, 1500, 300), "10 × H100-SXM5-80GB (5 replicas of TP2, fp8): $29,000/month",
                       dict(ttft_slo=1.0, tpot_slo=0.04, gpus_allowed="H100,A100", dtypes="fp8,bf16"),
                       note="the issue's budget question (llmcalc serving model, Lambda's $3.99/h H100 price)")])
 def serving_plan(model, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes, percentile, engine):

@@ -124,3 +124,17 @@ def explain_memory(gpu, parts: dict, peak):
                  + ("" if fits else " — does not fit"))
     big = max(parts, key=lambda k: float(np.max(parts[k])))
     return f"dominated by {big}", lines
+
+
+def explain_engine(mode, eng, hw, terms: dict, t):
+    """Lines of a production serving engine's prefill pass or decode step: its terms and what dominates."""
+    first = {k: float(np.ravel(v)[0]) if isinstance(v, np.ndarray) else float(v) for k, v in terms.items()}
+    t0 = float(np.ravel(t)[0]) if isinstance(t, np.ndarray) else float(t)
+    lines = [f"engine: {eng.name}", f"hardware: {hw.gpu}, {hw.provenance or 'datasheet × published achievable fractions'}"]
+    lines += [f"{k}: {fmt(v * 1e3, 'ms')}" for k, v in first.items() if v]
+    top = max(first, key=first.get)
+    bound = f"{top} {100 * first[top] / t0:.0f}% of the {'pass' if mode == 'prefill' else 'step'}"
+    if isinstance(t, np.ndarray) and t.size > 1:
+        bound += f" (for the first of {t.size} inputs)"
+    lines += [bound, f"{'prefill' if mode == 'prefill' else 'decode step'}: t = {fmt(t * 1e3, 'ms')}"]
+    return bound, lines

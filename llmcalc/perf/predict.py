@@ -7,7 +7,9 @@ dtypes); the checks here are the ones that need the model and the GPU together (
 parallelism must split the heads; the GPU must have a peak for the dtype).
 
 ``settings`` is the serving record of :data:`llmcalc.api.args.SERVING` (attributes ``gpus``,
-``dtype``, ``kv_dtype``, ``profile``); ``llmcalc.api.args.SERVING.defaults(gpus=2)`` builds one.
+``dtype``, ``kv_dtype``, ``profile``, ``engine``); ``llmcalc.api.args.SERVING.defaults(gpus=2)`` builds
+one. ``engine`` "reference" (the default) is the calibrated reference engine; another name is a
+production serving engine (:mod:`.serving_engine`, e.g. TensorRT-LLM).
 ``batch``/``tokens``/``context`` may be NumPy arrays (they broadcast).
 """
 from __future__ import annotations
@@ -16,9 +18,9 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..explain import fmt
-from . import describe, engine
+from . import describe, engine, serving_engine
 from . import memory as _memory
-from .profile import resolve
+from .profile import hardware, resolve
 
 
 class Estimate:
@@ -118,7 +120,34 @@ def efficiencies(gpu, dtype="bf16", profile=None):
     return prof.flops(dtype, gpu) / gpu.peak_flops(dtype), prof.bandwidth / gpu.bandwidth
 
 
+def _engine_pass(mode, model, gpu, batch, tokens, settings, g) -> Estimate:
+    """One prefill or decode step of a production serving engine (:mod:`.serving_engine`)."""
+    hw = hardware(gpu, settings.profile)
+    eng = serving_engine.engine(settings.engine)
+    step = serving_engine.prefill if mode == "prefill" else serving_engine.decode
+
+    def one(gg, B, N):
+        return step(model, gpu, hw, eng, B, N, gpus=gg, dtype=settings.dtype, kv_dtype=settings.kv_dtype).terms
+
+    if isinstance(g, np.ndarray):  # one engine step per distinct GPU count, merged
+        shape = np.broadcast_shapes(np.shape(g), np.shape(batch), np.shape(tokens))
+        G, B, N = (np.broadcast_to(np.asarray(x, dtype=float), shape) for x in (g, batch, tokens))
+        terms: dict = {}
+        for gg in np.unique(G):
+            mask = G == gg
+            for k, v in one(int(gg), B[mask], N[mask]).items():
+                terms.setdefault(k, np.zeros(shape))[mask] = v
+    else:
+        terms = one(g, batch, tokens)
+    t = engine.total(terms)
+    return Estimate(t, terms, info={"engine": eng, "hardware": hw},
+                    explain=lambda: describe.explain_engine(mode, eng, hw, terms, t))
+
+
 def _pass(mode, model, gpu, batch, tokens, settings) -> Estimate:
+    if settings.engine not in (None, "reference"):
+        _check_dtype(gpu, settings.dtype)
+        return _engine_pass(mode, model, gpu, batch, tokens, settings, _check_gpus(model, settings.gpus))
     g, prof = _inference_setup(model, gpu, settings)
     dtype, kv_dtype = settings.dtype, settings.kv_dtype
     prefill = mode == "prefill"

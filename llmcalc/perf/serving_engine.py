@@ -36,6 +36,7 @@ from ..hardware import DTYPE_BYTES
 from . import comm
 from . import operators as op
 from .engine import _as_float, shapes
+from .profile import measured
 
 _LEGACY_ARCHS = ("sm90", "sm100")  # run kernels compiled for sm80 through the legacy mma.sync path
 
@@ -288,9 +289,22 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
         info["allreduces"] = per_layer * L
 
     kernels = L * F["kernels_per_layer"] + s.moe_layers * F["moe_kernels_per_layer"]
-    terms["fixed overheads"] = kernels * P["kernel_s"] + P["step_s"] + 0.0 * M
+    decode_only = np.asarray(prefill_pairs) == 0
+    per_kernel = np.where(decode_only, kernel_seconds(eng, True), kernel_seconds(eng, False)) if decode_only.ndim \
+        else kernel_seconds(eng, bool(decode_only))
+    terms["fixed overheads"] = kernels * per_kernel + P["step_s"] + 0.0 * M
     info["kernels"] = kernels
     return Step(terms, info)
+
+
+def kernel_seconds(eng: Engine, decode_only: bool) -> float:
+    """Fixed cost of one kernel in a step. An engine that replays a captured CUDA graph for pure decode
+    steps (``cuda_graph_decode``) pays no launch per kernel there, only the GPU-side gap between kernels,
+    which the H100 calibration measured for the reference engine under graph replay; steps with a
+    prefill chunk (and engines without graphs) pay the launch cost fitted on TensorRT-LLM 0.9."""
+    if decode_only and eng.facts.get("cuda_graph_decode"):
+        return measured().overheads["kernel_s"]
+    return eng.params["kernel_s"]
 
 
 def prefill(model, gpu, hw, eng, batch, tokens, *, identical=False, **kw) -> Step:

@@ -62,7 +62,7 @@ def alone(replica, prompt: int, output: int) -> tuple[float, float]:
     done, ttft, budget = 0, 0.0, replica.max_tokens
     while done < prompt:
         c = min(budget, prompt - done)
-        ttft += t.base[c] + t.head[1 if done + c == prompt else 0] + t.prefill_attention(c, done)
+        ttft += t.base[c] + t.head[1 if done + c == prompt else 0] + t.prefill_attention(c, done) + t.eager
         done += c
     tpot = t.decode_run(1, prompt + 1, output - 1) / (output - 1) if output > 1 else 0.0
     return ttft, tpot

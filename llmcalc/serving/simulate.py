@@ -81,6 +81,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
     reserve = [0] * n            # blocks reserved for a request's whole sequence (no_evict)
     committed = 0
     base, head, pre_attn, decode_run = times.base, times.head, times.prefill_attention, times.decode_run
+    eager = times.eager
     mem, mmha, mmha_seq = times.mem, times.mmha, times.mmha_seq
     heappush, heappop = heapq.heappush, heapq.heappop
 
@@ -236,7 +237,7 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
         if tokens == 0:
             raise RuntimeError("a request does not fit in the KV cache")   # pragma: no cover - checked by callers
 
-        t += base[tokens] + head[rows]
+        t += base[tokens] + head[rows] + (eager if tokens > n_dec else 0.0)
         if tokens > n_dec:
             pre_busy += t - base[n_dec] - (head[n_dec] if n_dec else 0.0)
         if n_dec:

@@ -6,7 +6,9 @@ sequences plus prefill chunks) and costs (:func:`llmcalc.perf.serving_engine.ste
     t = base[M] + head[R] + max(m·ΣC, a·ΣC + b·n_dec) + Σ_chunks p·pairs·(T + t0)/T
 
 ``base[M]``: GEMMs, MoE experts, fused memory-bound kernels, all-reduces and fixed overheads, all
-functions of M only, tabulated for M = 0 … max_tokens; ``head[R]``: the LM head for R rows;
+functions of M only, tabulated for M = 0 … max_tokens, for a pure decode step; a step with a prefill
+chunk adds ``eager`` (kernels launched one by one where decode steps replay a CUDA graph:
+:func:`llmcalc.perf.serving_engine.kernel_seconds`); ``head[R]``: the LM head for R rows;
 the attention coefficients come from :func:`llmcalc.perf.serving_engine.attention_coefficients`.
 The table is exact: :meth:`StepTimes.step` equals the engine's step for the same batch.
 """
@@ -30,6 +32,7 @@ class StepTimes:
     pair: float           # prefill attention: seconds per (query, key) pair at T → ∞
     t0: float             # causal tile waste: pairs cost (T + t0)/T
     kernel: str
+    eager: float = 0.0    # extra fixed seconds of a step with a prefill chunk (no CUDA-graph replay)
 
     @classmethod
     def build(cls, model, gpu, hw, eng, *, gpus, dtype, kv_dtype, max_tokens: int, max_rows: int, identical=False):
@@ -41,8 +44,9 @@ class StepTimes:
         h = se.step(model, gpu, hw, eng, tokens=0.0, logits=R, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype).terms["LM head"]
         head = [float(x) for x in np.broadcast_to(h, R.shape)]
         a = se.attention_coefficients(model, hw, eng, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype)
+        eager = float(st.info["kernels"]) * (se.kernel_seconds(eng, False) - se.kernel_seconds(eng, True))
         return cls(base, head, a.mem_per_position, a.mmha_per_position, a.mmha_per_sequence, a.per_pair,
-                   eng.fixed["t0"], a.kernel)
+                   eng.fixed["t0"], a.kernel, eager)
 
     def decode_attention(self, sum_context: float, n_decode: int) -> float:
         m = self.mem * sum_context
@@ -82,4 +86,4 @@ class StepTimes:
         t = self.base[tokens] + self.head[rows] + self.decode_attention(sum_context, n_decode)
         for c, past in chunks:
             t += self.prefill_attention(c, past)
-        return t
+        return t + (self.eager if chunks else 0.0)
