@@ -281,13 +281,14 @@ def variant(of: Function, sheet_name: str, *, summary: str, unit: str, transform
     def impl(**kwargs):
         calc = of.impl(**kwargs)
         values = _flat_values(of, kwargs)
+        old = calc.value
         if transform is None:
-            factor = _unit_factor(of.unit, unit)
-            new, line = calc.value * factor, f"{fmt(calc.value, of.unit)} = {fmt(calc.value * factor, unit)}"
+            new = old * _unit_factor(of.unit, unit)
+            line = lambda: f"{fmt(old, of.unit)} = {fmt(new, unit)}"  # noqa: E731  (formatted only when asked)
         else:
-            new, line = transform(calc.value, values)
+            new, line = transform(old, values)
         steps = calc.steps
-        return Calc(new, (lambda: (steps() if steps else []) + [line]), calc.assumptions, unit=None)
+        return Calc(new, (lambda: (steps() if steps else []) + [line()]), calc.assumptions, unit=None)
 
     name = sheet_name[4:].lower()
     impl.__name__ = name

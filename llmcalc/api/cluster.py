@@ -100,9 +100,9 @@ def _mfu(seconds, values):
     flops = model_flops(m, values["seq"], values["global_batch"])
     peak = g.peak_flops("bf16")
     u = flops / (seconds * plan.gpus * peak)
-    return u, (f"MFU = {fmt(flops)} model FLOPs per step (Megatron-Core: no recomputation, attention over the full "
-               f"s×s) / ({plan.gpus:,} GPUs × {fmt(seconds, 's')} × {fmt(peak, 'FLOP/s')} dense bf16) = {fmt(u)}; "
-               "fp8/fp4 runs are counted against the bf16 peak too")
+    return u, lambda: (f"MFU = {fmt(flops)} model FLOPs per step (Megatron-Core: no recomputation, attention over the "
+                       f"full s×s) / ({plan.gpus:,} GPUs × {fmt(seconds, 's')} × {fmt(peak, 'FLOP/s')} dense bf16) = "
+                       f"{fmt(u)}; fp8/fp4 runs are counted against the bf16 peak too")
 
 
 train_mfu = variant(

@@ -155,7 +155,7 @@ def decode_step_time(model, gpu, batch, context, serving):
 
 def _tokens_per_s(t, values):
     b = values["batch"]
-    return b / t, f"{fmt(b)} tokens / {fmt(t, 's')} = {fmt(b / t, 'tokens/s')}"
+    return b / t, lambda: f"{fmt(b)} tokens / {fmt(t, 's')} = {fmt(b / t, 'tokens/s')}"
 
 
 decode_tokens_per_s = variant(

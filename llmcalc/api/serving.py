@@ -292,7 +292,7 @@ def _per_mtok(value, values):
     rate, p, o = values["requests_per_s"], values["prompt"], values["output"]
     tokens = rate * (p + o) * SECONDS_PER_MONTH
     per = value / tokens * 1e6
-    return per, f"${fmt(value)} per month / {fmt(tokens / 1e6)} M tokens (prompt + output) = ${fmt(per)} per million tokens"
+    return per, lambda: f"${fmt(value)} per month / {fmt(tokens / 1e6)} M tokens (prompt + output) = ${fmt(per)} per million tokens"
 
 
 serving_cost_per_mtok = variant(

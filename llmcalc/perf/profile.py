@@ -210,9 +210,22 @@ class Hardware:
         raise ArgumentError("dtype", f"{self.gpu} has no published dense {dtype} peak")
 
 
+_HARDWARE: dict = {}
+
+
 def hardware(gpu, profile=None) -> Hardware:
     """The :class:`Hardware` of a catalog GPU: datasheet peaks × published achievable fractions
-    (derivation.json), or the measured ceilings of a calibrated ``profile`` (file or Profile)."""
+    (derivation.json), or the measured ceilings of a calibrated ``profile`` (file or Profile).
+    Built once per GPU (datasheet path; a profile file is resolved, and cached, by :func:`resolve`)."""
+    if profile in (None, ""):
+        key = _gpu_key(gpu)
+        if key not in _HARDWARE:
+            _HARDWARE[key] = _hardware(gpu, None)
+        return _HARDWARE[key]
+    return _hardware(gpu, profile)
+
+
+def _hardware(gpu, profile) -> Hardware:
     d = derivation()
     clock = float(_per_gpu(d["boost_clock_mhz"], gpu, 1800)) * 1e6
     arch = str(_per_gpu(d["arch"], gpu, ""))

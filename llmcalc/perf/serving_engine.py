@@ -42,6 +42,7 @@ _LEGACY_ARCHS = ("sm90", "sm100")  # run kernels compiled for sm80 through the l
 
 
 @functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def engines_data() -> dict:
     return json.loads(resources.files("llmcalc.data").joinpath("profiles", "engines.json").read_text(encoding="utf-8"))
 
@@ -72,8 +73,12 @@ def engine(name: str | Engine | None = None) -> Engine:
     """The named serving engine of engines.json (default: its ``default``)."""
     if isinstance(name, Engine):
         return name
+    return _engine(str(name or engines_data()["default"]).strip().lower(), name)
+
+
+@functools.lru_cache(maxsize=16)
+def _engine(key: str, name) -> Engine:
     d = engines_data()
-    key = str(name or d["default"]).strip().lower()
     if key not in d["engines"]:
         raise ArgumentError("engine", f"unknown serving engine {name!r}; use one of {', '.join(d['engines'])}")
     e = d["engines"][key]
