@@ -331,7 +331,8 @@ def good_value(fn, arg: Arg):
 # too short, a dtype the GPU has no peak for); each names an argument.
 FEASIBILITY = re.compile(r"too little time|does not fit|do not fit|not fit|no published|no price|"
                          r"needs mfu=|≤ the peak|larger than|exceeds|at most|not enough|too small|"
-                         r"leaves no|fits no|cannot hold|is less than|more than|whole number|finite|cannot be split")
+                         r"leaves no|fits no|cannot hold|is less than|more than|whole number|finite|cannot be split|"
+                         r"cannot be met")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

@@ -358,8 +358,8 @@ def _plan(model, rate, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes,
                 prev = est
     if not screened:
         raise ArgumentError("ttft_slo" if ttft_slo is not None else "gpus_allowed",
-                            "no configuration meets the targets: none of the GPUs allowed holds the model with a "
-                            "request alone within them")
+                            "cannot be met by any configuration: none of the GPUs allowed holds the model with a "
+                            "request alone within the targets")
     screened.sort(key=lambda x: x[0])
     ranked = []
     for est, g, tp, d, r in screened:
@@ -373,7 +373,7 @@ def _plan(model, rate, prompt, output, ttft_slo, tpot_slo, gpus_allowed, dtypes,
         ranked.append((n * tp * g.price_per_hour * HOURS_PER_MONTH, g, tp, d, n, c["rate"]))
     if not ranked:
         raise ArgumentError("ttft_slo" if ttft_slo is not None else "tpot_slo",
-                            "no configuration meets the targets at this traffic")
+                            "cannot be met by any configuration at this traffic")
     ranked.sort(key=lambda x: x[0])
     return ranked, screened
 
