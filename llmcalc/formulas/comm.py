@@ -9,9 +9,3 @@ def transfer_seconds(volume_bytes, bandwidth_bytes_per_s, efficiency=1.0):
     fraction of the link's rate (nccl-tests bus bandwidth is ~80% of the unidirectional spec).
     """
     return volume_bytes / (bandwidth_bytes_per_s * efficiency)
-
-
-def ring_allreduce_bytes(volume_bytes, gpus):
-    """Bytes each GPU sends in a ring all-reduce: 2·(n−1)/n · V. Source: Patarasuk & Yuan 2009;
-    NCCL's bus-bandwidth convention (nccl-tests PERFORMANCE.md)."""
-    return 2.0 * (gpus - 1) / gpus * volume_bytes

@@ -2,7 +2,6 @@
 import numpy as np
 
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
-KAPLAN_TOKENS_PER_PARAM = 12.5
 
 # Hoffmann et al. 2022 (arXiv 2203.15556) eq. 10, approach 3 fit.
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}

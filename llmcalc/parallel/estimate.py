@@ -18,7 +18,7 @@ ones); the hardware-FLOPs utilisation and the dtype's own peak are in the explan
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -170,7 +170,6 @@ class TrainEstimate:
     cluster: comm.Cluster
     profile: object
     stack: Stack
-    alternatives: list = field(default_factory=list)
 
     @property
     def gpus(self) -> int:

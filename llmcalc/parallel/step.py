@@ -239,7 +239,6 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
         elem_ffn = (rows + tok * a.shared) * (6.0 if a.up == 2 else 4.0) * a.moe_ffn + rows * 8.0 * h  # + permute/unpermute
         a2a = comm.all_to_all(rows * h * ACT_BYTES, ep, cluster, 1)
     fwd, dx, dw, f_all, dx_all, dw_all = _linears(lin, prof, bw)
-    gemm_f, gemm_b = fwd, dx + dw                       # windows that TP collectives can hide behind
     col_x = sum(dx_all[i] for i in col)
     col_w = sum(dw_all[i] for i in col)
     if not isinstance(col_x, np.ndarray) or col_x.ndim == 0:

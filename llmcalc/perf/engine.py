@@ -39,7 +39,6 @@ class Shapes:
         self.L = m.layers
         self.h = m.hidden
         self.heads = m.heads / g
-        self.kv_heads_total = m.kv_heads
         self.kv_heads = max(m.kv_heads / g, 1.0)
         self.d = m.head_dim
         self.dv = m.v_head_dim or m.head_dim
@@ -61,7 +60,6 @@ class Shapes:
         self.moe_ffn = (m.moe_ffn or m.ffn) / g
         self.kv_values_layer = m.kv_values_per_token() / m.layers / (g if m.attention != "mla" else 1)
         self.qkv_width = self.qkv_n  # elements per token leaving the QKV projection
-        self.norms = m.norms_per_layer
 
     def ffn_active(self, moe: bool) -> float:
         """FFN width a token passes through in one layer (MoE: routed + shared experts)."""

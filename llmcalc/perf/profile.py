@@ -28,7 +28,6 @@ from pathlib import Path
 from ..errors import ArgumentError
 
 DEFAULT_PROFILE = "h100-sxm5.json"
-MEASURED_GPU = "H100-SXM5-80GB"
 _SECTIONS = ("gemm", "attention", "elementwise", "overheads", "training", "memory")
 
 
