@@ -5,9 +5,9 @@ A function that needs another help text or default for the same argument uses ``
 them to the implementation as one record (``serving.gpus``, ``serving.dtype``, …).
 """
 from ..hardware import DTYPE_BYTES, normalize_dtype
-from ..perf.serving_engine import engine_names
 from ..kinds import (Boolean, Choice, FilePath, Fraction, FractionOrAuto, GPURef, ModelOrParams, ModelRef, Number,
                      ParamsRef, PlanRef, RecomputeMode, Text)
+from ..perf.serving_engine import engine_names
 from ..registry import Arg, Group
 
 MAX_GPUS = 10_000_000
