@@ -9,7 +9,7 @@ output tokens/s per GPU (one prefill of batch × input, output − 1 decode step
 batch-1 time to first token, predicted by the ``trtllm-0.9`` engine of llmcalc/data/profiles/engines.json
 with the hardware of llmcalc/data/profiles/derivation.json. Prints predicted vs published per row, then
 median and worst absolute error for throughput and first-token latency separately. Exits 1 when a
-target of issue 11 is missed: median ≤ 6% and worst ≤ 20% for each metric (in-sample).
+target is missed: median ≤ 6% and worst ≤ 20% for each metric (in-sample).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ TFLOP/s per GPU are converted to time with the source's own FLOP formula (and th
 printed back in that convention). The configuration of each source is in :func:`configure`, with
 where each fact comes from. Nothing here is tuned per row.
 
-Exit status 1 if a target of issue 10 is missed: median |error| ≤ 5% and worst ≤ 15% over the
+Exit status 1 if a target is missed: median |error| ≤ 5% and worst ≤ 15% over the
 published rows; Korthikanti et al. Table 5 mean ≤ 3%.
 """
 from __future__ import annotations

@@ -52,7 +52,7 @@ BATCH_TARGET_S = 1.0
 SWEEP_TARGET_S = 0.5
 SWEEP_RATIO_TARGET = 5.0
 SWEEP_N = 1_000_000
-# Cluster training (issue 10): one layout < 200 µs; a layout search over 16,384 GPUs < 0.5 s. The
+# Cluster training: one layout < 200 µs; a layout search over 16,384 GPUs < 0.5 s. The
 # search function is timed in its own rows, not as a scalar call or a cell of the 1,000-cell batch.
 ITERATION_TARGET_S = 200e-6
 SEARCH_TARGET_S = 0.5

@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     print()
     print("targets met" if ok else "TARGETS MISSED", f"(time: median ≤ {TIME_MEDIAN:.0%}, worst ≤ {TIME_WORST:.0%} per kind; "
           f"peak inference memory ≤ {MEMORY_WORST:.0%})")
-    if not ns.no_cluster:   # multi-GPU training: published cluster results (issue 10)
+    if not ns.no_cluster:   # multi-GPU training: published cluster results
         import accuracy_training
         print("\n" + "=" * 100 + "\nMulti-GPU training (benchmarks/accuracy_training.py)\n")
         ok &= accuracy_training.main(["--loso"] if ns.cv else []) == 0

@@ -1,7 +1,7 @@
 """The performance model against the H100 calibration file (llmcalc/data/h100-calibration.json).
 
 Measured values come from that file (one H100 80GB HBM3 SXM, PyTorch 2.11, CUDA-graph replay
-of the reference LLaMA-style engine); the targets are those of issue 3: median |error| ≤ 10%
+of the reference LLaMA-style engine); the targets: median |error| ≤ 10%
 and worst ≤ 25% for prefill, decode and training steps, peak inference memory within 5%.
 """
 import json

@@ -27,7 +27,7 @@ def test_every_published_row_is_scored(rows):
 
 @pytest.mark.parametrize("metric, median, worst", [("throughput", 0.06, 0.35), ("ttft", 0.06, 0.30)])
 def test_accuracy_on_the_published_tables(rows, metric, median, worst):
-    """Median within issue 11's 6%; the worst rows are the 8-GPU PCIe (L40S) all-reduces (see docs/performance.md)."""
+    """Median within the 6% target; the worst rows are the 8-GPU PCIe (L40S) all-reduces (see docs/performance.md)."""
     e = np.abs([r["error"] for r in rows if r["metric"] == metric])
     assert np.median(e) <= median, np.median(e)
     assert e.max() <= worst, e.max()

@@ -158,7 +158,7 @@ def test_exact_params_match_reference(name):
         assert llmcalc.model(name).params(active=True) == pytest.approx(float(row["params_active_reference_B"]) * 1e9, rel=2e-4)
 
 
-# ---------------------------------------------------------------- catalog data audit (issue 13)
+# ---------------------------------------------------------------- catalog data audit
 def test_a10g_has_no_published_peak_and_the_gpu_is_blamed():
     # NVIDIA publishes no dense tensor peak for the AWS-only A10G: no 0.0, and the error names 'gpu'
     # (train_days has no 'dtype' argument to blame).
