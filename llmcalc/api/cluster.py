@@ -27,9 +27,9 @@ CLUSTER_ASSUMPTIONS = (
     "beside it —, no dropout); mixed-precision Adam with fp32 gradients.",
     "Compute from the GPU's calibrated profile (measured on H100, derived from datasheets elsewhere); collectives are "
     "α–β rings/trees over the scale-up domain and one NIC per GPU (llmcalc/data/networks.csv, or the cluster argument).",
-    f"One global fitted parameter: {_step.OVERLAP:.0%} of an overlapped NCCL collective is hidden behind the compute it "
-    "runs with (docs/training-clusters.md); checked against 48 published cluster results "
-    "(benchmarks/accuracy_training.py).",
+    f"One global fitted parameter: compute overlapped with an NCCL collective runs {1 - _step.OVERLAP:.0%} of the "
+    "shared span longer (the collective takes SMs and memory bandwidth), and the step waits for the longer of the two "
+    "(docs/training-clusters.md); checked against 48 published cluster results (benchmarks/accuracy_training.py).",
     "MoE: balanced routing, experts not tensor-parallel, all-to-all not overlapped. Stragglers, failures and data loading are "
     "not modelled.",
 )
@@ -84,7 +84,7 @@ def _lines(first, value):
                       note="Korthikanti et al. 2022 Table 5 measured 13.75 s for this layout with 2022 Megatron-LM "
                            "(no FlashAttention, dropout; that stack is scored in benchmarks/accuracy_training.py); "
                            "the default modern stack is faster"),
-              Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 4.42, rel=0.02,
+              Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 4.38, rel=0.02,
                       note="model prediction (no published measurement of this exact layout)")],
 )
 def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
@@ -110,7 +110,7 @@ train_mfu = variant(
     summary="Model FLOPs utilisation of a parallel layout (Megatron-Core model FLOPs over the dense bf16 peak).",
     formula="MFU = model FLOPs per step / (GPUs · t · dense bf16 peak); model FLOPs per sequence (Megatron-Core) = "
             "12·s·L·h²·[(1 + kv/a + s/h)·q/h + (ffn/h)·(3/2 if gated else 1) + V/(2·L·h)]",
-    examples=[Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 0.451, rel=0.02,
+    examples=[Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 0.456, rel=0.02,
                       note="model prediction; 6·P·T MFU is lower (it omits attention)")])
 
 
@@ -120,7 +120,7 @@ train_mfu = variant(
     formula="every layout tp·pp·cp·dp = GPUs (tp | heads, ≤ the scale-up domain; pp ≤ layers; dp | global_batch; vp, ep, "
             "micro-batch, recomputation, ZeRO 1–3), timed as LLM_TRAIN_ITERATION_TIME; the fastest that fits in memory",
     sources=CLUSTER_SOURCES, assumptions=CLUSTER_ASSUMPTIONS,
-    examples=[Example(("Llama-3.1-70B", "H100", 1024, 8192, 512), "tp=8 pp=2 dp=64 vp=8 mb=2 zero=1",
+    examples=[Example(("Llama-3.1-70B", "H100", 1024, 8192, 512), "tp=4 pp=4 cp=2 dp=32 vp=5 mb=1 zero=1",
                       note="model prediction: the fastest layout of 1,024 H100s for Llama 3.1 70B at 8K context, "
                            "4M-token batches")],
 )

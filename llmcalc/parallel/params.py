@@ -4,8 +4,8 @@ Only physically meaningful constants that hold for every model, layout and clust
 (``benchmarks/accuracy_training.py --fit``, least squares on log(predicted / published) over the
 published rows, soft-L1 loss); each lives in the module that uses it:
 
-* ``overlap`` — :data:`llmcalc.parallel.step.OVERLAP`: the fraction of the shorter of two
-  overlapped activities (a collective and the compute it runs behind) that is hidden.
+* ``overlap`` — :data:`llmcalc.parallel.step.OVERLAP`: how much of the span a collective and the
+  compute it runs behind share costs the compute nothing (:func:`llmcalc.parallel.step.hidden_behind`).
 * ``nvlink_efficiency`` — ``llmcalc.perf.comm.FABRIC_DEFAULTS["nvlink"]["efficiency"]``: the bus
   bandwidth NCCL reaches on NVLink/NVSwitch as a fraction of the per-direction link bandwidth.
 * ``gemm_epilogue`` — derivation.json ``gemm_epilogue``: the serial fraction of a GEMM's output store
@@ -14,8 +14,7 @@ published rows, soft-L1 loss); each lives in the module that uses it:
 Not fitted (kept at their documented nccl-tests values; fitting them moves them little —
 NVLink 0.80 → 0.83 — or runs them to a bound): ``FABRIC_DEFAULTS["nvlink"]["efficiency"]`` and
 ``FABRIC_DEFAULTS["network"]["efficiency"]`` (0.9 of the NIC line rate, what nccl-tests
-reach across nodes). Fitting it too runs it to its bound (1.0), pulled by Narayanan et al.'s ZeRO-3
-rows alone; see docs/training-clusters.md.
+reach across nodes; fitting it with φ gives 0.88); see docs/training-clusters.md.
 
 :func:`using` swaps them temporarily (fitting, cross-validation); nothing else changes them.
 """

@@ -68,22 +68,30 @@ from .stack import Stack
 RECOMPUTE = {"none": 0, "selective": 1, "full": 2}
 ACT_BYTES = 2.0   # activations, gradients of activations and communicated tensors: bf16/fp16
 
-# Global, fitted (benchmarks/accuracy_training.py --fit): the fraction of the shorter of two
-# overlapped activities (a collective and the compute it runs behind) that is actually hidden.
-# 1 would be perfect overlap; below 1 the collective's kernels take SMs and memory bandwidth from the
-# compute kernels and the streams synchronise at the end of each bucket/layer.
-OVERLAP = 0.69
+# Global, fitted (benchmarks/accuracy_training.py --fit): how much of the overlapped span of a collective
+# and the compute it runs behind costs the compute nothing. 1 would be perfect overlap; below 1 the
+# collective's kernels take SMs and memory bandwidth from the compute kernels, which run longer by
+# (1 − φ) of the span they share with it.
+OVERLAP = 0.52
 
 
 def hidden_behind(comm_s, window_s, overlap=None):
     """Exposed seconds of a collective of ``comm_s`` run concurrently with ``window_s`` of compute.
 
-    Formula: max(C − W, 0) + (1 − φ)·min(C, W), φ = :data:`OVERLAP` — what exceeds the window
-    shows in full, and a fraction 1 − φ of the overlapped part shows as contention."""
+    Formula: exposed = max(C − W, (1 − φ)·min(C, W)), φ = :data:`OVERLAP`. Two streams run side by side
+    and the step waits for the longer: the collective takes C (it is bound by the link, which the compute
+    does not use), the compute takes W + (1 − φ)·min(C, W) (the collective's kernels take SMs and HBM
+    bandwidth from it while both run). So a compute-bound span shows the contention, (1 − φ)·C, and a
+    communication-bound span shows the collective's excess, C − W, the slowed compute finishing in its
+    shadow unless it is slowed past it. Calculon (Isaev et al. SC'23, ``processor_usage``) slows the
+    compute the same way but adds the slowdown to a communication-bound span as well (C + (1 − φ)·W);
+    on the published rows that form needs a network faster than its line rate (the fit runs η network
+    to 1.0), this one puts it at 0.88 of line rate, beside nccl-tests' 0.9 (docs/training-clusters.md).
+    φ is fitted on the published rows."""
     phi = OVERLAP if overlap is None else overlap
     if not isinstance(comm_s, np.ndarray) and not isinstance(window_s, np.ndarray):
-        return max(comm_s - window_s, 0.0) + (1.0 - phi) * min(comm_s, window_s)
-    return np.maximum(comm_s - window_s, 0.0) + (1.0 - phi) * np.minimum(comm_s, window_s)
+        return max(comm_s - window_s, (1.0 - phi) * min(comm_s, window_s))
+    return np.maximum(comm_s - window_s, (1.0 - phi) * np.minimum(comm_s, window_s))
 
 
 def _max(x, y):
