@@ -7,9 +7,14 @@ chunked prefill, a paged KV cache with preemption) on the serving engine's step 
 tensor-parallel group of ``gpus`` GPUs; traffic is spread evenly over replicas (each receives a
 Poisson stream of the total rate / replicas). Latency targets apply to a percentile of the requests
 (default the 90th). A month is 730 hours.
+
+(About 490 lines: nine user functions, each a declaration with its example and a short implementation
+over the shared helpers above them; split, the helpers would move to a module of their own that only
+this one uses.)
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,7 +24,7 @@ from ..errors import ArgumentError
 from ..explain import fmt
 from ..kinds import Choice, Number, Text
 from ..hardware import normalize_dtype
-from ..registry import Arg, Example, user_function, variant
+from ..registry import Arg, Example, Group, user_function, variant
 from ..results import Calc
 from ..perf import serving_engine as se
 from ..serving import capacity as cap
@@ -72,6 +77,11 @@ api_model = Arg("api_model", Text(80), f"hosted API model, e.g. {', '.join(repr(
 gpus_allowed = Arg("gpus_allowed", Text(400), "GPU types to consider, comma-separated (\"H100,A100,L40S\"); default: "
                    "H100, H200, B200, A100-80GB, L40S", "")
 dtypes = Arg("dtypes", Text(100), "numeric formats to consider, comma-separated", "fp8,bf16")
+# The settings every serving function hands on together, each as ONE record: the replica (a tensor-parallel
+# group and how it runs) and the latency targets. A function lists the members where its users pass them;
+# an argument added to a group reaches every function that takes the group, at the end of its arguments.
+REPLICA = Group("replica", (A.gpus_tp, dtype, A.kv_dtype, engine, A.profile))
+TARGETS = Group("targets", (ttft_slo, tpot_slo, percentile))
 TP_SIZES = (1, 2, 4, 8)
 TOKEN_COUNT = Number("token", count=True, integer=True, minimum=0, strict=False, maximum=1e15)
 
@@ -81,23 +91,38 @@ ASSUMPTIONS = ("In-flight batching with chunked prefill (8,192 tokens per step, 
                "recomputation; fixed prompt and output lengths per request.",)
 
 
-def _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile):
-    return replica(model, gpu, gpus=gpus, dtype=dtype, kv_dtype=kv_dtype, engine=engine, profile=profile)
+def _replica(model, gpu, rep):
+    """The simulated replica of a :data:`REPLICA` record."""
+    return replica(model, gpu, **vars(rep))
+
+
+WHOLE = ("prompt", "output", "gpus")   # list arguments whose elements are whole numbers
 
 
 def _each(func, **values):
-    """Run ``func(**scalars)`` for every element of the broadcast list arguments; (array or scalar, last Calc)."""
-    arrays = {k: v for k, v in values.items() if isinstance(v, np.ndarray)}
+    """Run ``func(**scalars)`` for every element of the broadcast list arguments, those inside a settings record
+    (:data:`REPLICA`, :data:`TARGETS`) too; (array or scalar, last Calc)."""
+    arrays = {}                                    # (argument, record field or None) → array
+    for k, v in values.items():
+        if dataclasses.is_dataclass(v):
+            arrays.update({(k, f.name): getattr(v, f.name) for f in dataclasses.fields(v)
+                           if isinstance(getattr(v, f.name), np.ndarray)})
+        elif isinstance(v, np.ndarray):
+            arrays[(k, None)] = v
     if not arrays:
         return func(**values)
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
     n = int(np.prod(shape))
     if n > MAX_SCENARIOS:
-        raise ArgumentError(next(iter(arrays)), f"asks for {n:,} simulations; at most {MAX_SCENARIOS} in one call")
-    flat = {k: np.broadcast_to(v, shape).ravel() for k, v in arrays.items()}
+        k, field = next(iter(arrays))
+        raise ArgumentError(field or k, f"asks for {n:,} simulations; at most {MAX_SCENARIOS} in one call")
+    flat = {key: np.broadcast_to(v, shape).ravel() for key, v in arrays.items()}
     out, last = np.empty(n), None
     for i in range(n):
-        call = dict(values, **{k: (int(v[i]) if k in ("prompt", "output", "gpus") else float(v[i])) for k, v in flat.items()})
+        call = dict(values)
+        for (k, field), v in flat.items():
+            x = int(v[i]) if (field or k) in WHOLE else float(v[i])
+            call[k] = x if field is None else dataclasses.replace(call[k], **{field: x})
         last = func(**call)
         out[i] = last.value
     return Calc(out.reshape(shape), last.steps, last.assumptions)
@@ -129,17 +154,17 @@ def _check_fit(r, prompt, output):
 
 @user_function(
     "LLM_SERVING_THROUGHPUT", unit="token/s", category="serving",
-    args=[A.model, A.gpu, prompt, output, A.gpus_tp, dtype, A.kv_dtype, concurrency, engine, A.profile],
+    args=[A.model, A.gpu, prompt, output, A.gpus_tp, dtype, A.kv_dtype, concurrency, engine, A.profile, REPLICA],
     formula="output tokens / (last finish − first arrival) of a simulated run: in-flight batching of the calibrated "
             "engine steps, t_step = GEMMs(tokens) + attention(Σ context) + overheads",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
     examples=[Example(("llama-3.1-8b", "H200", 1000, 1000), 18988, dict(dtype="fp8"), rel=0.02,
                       note="llmcalc serving model (offline batch of 3,000 requests); TensorRT-LLM 1.0's performance "
                            "overview measured 17,744 tok/s for this case (not used to fit the model)")])
-def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, engine, profile):
+def serving_throughput(model, gpu, prompt, output, concurrency, replica):
     """Output tokens per second of one replica under in-flight batching."""
-    def one(prompt, output, gpus):
-        r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
+    def one(prompt, output, replica):
+        r = _replica(model, gpu, replica)
         _check_fit(r, prompt, output)
         m = _run_metrics(r, prompt, output, concurrency)
         tput = m["throughput"]
@@ -147,7 +172,7 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
             _load_line(r, m, concurrency),
             f"{fmt(m['request_rate'] * m['span'])} requests × {fmt(output)} tokens / {fmt(m['span'], 's')} = "
             f"{fmt(tput, 'token/s')} output; TTFT p50 {fmt(m['ttft']['p50'], 's')}, TPOT p50 {fmt(m['tpot']['p50'], 's')}"], [])
-    return _each(one, prompt=prompt, output=output, gpus=gpus)
+    return _each(one, prompt=prompt, output=output, replica=replica)
 
 
 @user_function(
@@ -155,18 +180,17 @@ def serving_throughput(model, gpu, prompt, output, gpus, dtype, kv_dtype, concur
     args=[A.model, A.gpu, prompt, output, A.gpus_tp, dtype, A.kv_dtype, concurrency, metric,
           percentile.but(default=50), engine, A.profile,
           requests_per_s.but(help="Poisson traffic to this replica (requests/s) instead of concurrency's closed loop",
-                             default=None)],
+                             default=None), REPLICA],
     formula="percentile of TTFT = first token − arrival, TPOT = (finish − first token)/(output − 1), or E2E = finish − "
             "arrival over the requests of a simulated run (the first fifth left out as warm-up)",
     sources=SOURCES + ["perf-model"], assumptions=ASSUMPTIONS,
     examples=[Example(("llama-3-8b", "H100", 1500, 300), 0.00385, dict(dtype="fp8", concurrency=4, metric="tpot"), rel=0.03,
                       note="llmcalc serving model (simulation): 4 requests in flight decode at ≈ 3.9 ms per token "
                            "(8 GB of FP8 weights read per step, CUDA-graph decode)")])
-def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurrency, metric, percentile, engine, profile,
-                    requests_per_s):
+def serving_latency(model, gpu, prompt, output, concurrency, metric, percentile, requests_per_s, replica):
     """A latency percentile (TTFT, TPOT or end-to-end) of one replica under in-flight batching."""
-    def one(prompt, output, gpus, requests_per_s):
-        r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
+    def one(prompt, output, requests_per_s, replica):
+        r = _replica(model, gpu, replica)
         _check_fit(r, prompt, output)
         if requests_per_s is None:
             m = _run_metrics(r, prompt, output, concurrency)
@@ -177,18 +201,19 @@ def serving_latency(model, gpu, prompt, output, gpus, dtype, kv_dtype, concurren
         return Calc(v, lambda: [_load_line(r, m, load),
                                 f"{metric} p{fmt(percentile)} = {fmt(v, 's')} (mean {fmt(metrics.percentile(m, metric, None), 's')})"],
                     [])
-    return _each(one, prompt=prompt, output=output, gpus=gpus, requests_per_s=requests_per_s)
+    return _each(one, prompt=prompt, output=output, requests_per_s=requests_per_s, replica=replica)
 
 
 # ---------------------------------------------------------------------------------------- capacity, GPUs, cost
 
-def _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
-    r = _replica(model, gpu, gpus, dtype, kv_dtype, engine, profile)
+def _capacity(model, gpu, prompt, output, targets, replica):
+    r = _replica(model, gpu, replica)
     _check_fit(r, prompt, output)
-    return r, cap.capacity(r, prompt, output, ttft_slo, tpot_slo, percentile)
+    return r, cap.capacity(r, prompt, output, targets.ttft_slo, targets.tpot_slo, targets.percentile)
 
 
-def _capacity_lines(r, c, ttft_slo, tpot_slo, percentile):
+def _capacity_lines(r, c, targets):
+    ttft_slo, tpot_slo, percentile = targets.ttft_slo, targets.tpot_slo, targets.percentile
     m = c["metrics"]
     targets = ", ".join(x for x in (f"TTFT ≤ {fmt(ttft_slo, 's')}" if ttft_slo is not None else "",
                                     f"TPOT ≤ {fmt(tpot_slo, 's')}" if tpot_slo is not None else "") if x) or "none"
@@ -200,7 +225,7 @@ def _capacity_lines(r, c, ttft_slo, tpot_slo, percentile):
             f"{fmt(m['throughput'], 'token/s')} output"]
 
 
-CAPACITY_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, engine, A.profile]
+CAPACITY_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, engine, A.profile, TARGETS, REPLICA]
 
 
 @user_function(
@@ -212,16 +237,16 @@ CAPACITY_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, e
     examples=[Example(("llama-3.1-70b", "H100", 1500, 300), 8.43, dict(ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8"),
                       rel=0.05, note="llmcalc serving model (simulation): the issue's budget question, one replica of "
                                      "4 × H100 in FP8 meets 1 s / 40 ms at the 90th percentile up to ≈ 8 requests/s")])
-def serving_capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
+def serving_capacity(model, gpu, prompt, output, targets, replica):
     """The highest request rate one replica sustains within latency targets."""
-    def one(prompt, output, ttft_slo, tpot_slo, gpus):
-        r, c = _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
-        return Calc(c["rate"], lambda: _capacity_lines(r, c, ttft_slo, tpot_slo, percentile), [])
-    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo, gpus=gpus)
+    def one(prompt, output, targets, replica):
+        r, c = _capacity(model, gpu, prompt, output, targets, replica)
+        return Calc(c["rate"], lambda: _capacity_lines(r, c, targets), [])
+    return _each(one, prompt=prompt, output=output, targets=targets, replica=replica)
 
 
-def _fleet(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile):
-    r, c = _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
+def _fleet(model, gpu, rate, prompt, output, targets, replica):
+    r, c = _capacity(model, gpu, prompt, output, targets, replica)
     replicas = max(1, math.ceil(rate / c["rate"] - 1e-9))
     return r, c, replicas
 
@@ -235,36 +260,35 @@ def _fleet(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv
     examples=[Example(("llama-3.1-70b", "H100", 20, 1500, 300), 12, dict(ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8"),
                       note="the issue's budget question: 20 requests/s of 1,500/300 tokens within 1 s / 40 ms need "
                            "3 replicas of 4 × H100 (llmcalc serving model)")])
-def serving_gpus(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine,
-                 profile):
+def serving_gpus(model, gpu, requests_per_s, prompt, output, targets, replica):
     """GPUs needed to serve a traffic within latency targets."""
-    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus):
-        r, c, n = _fleet(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype,
-                         percentile, engine, profile)
-        return Calc(n * gpus, lambda: _capacity_lines(r, c, ttft_slo, tpot_slo, percentile) + [
-            f"replicas = ⌈{fmt(requests_per_s)} / {fmt(c['rate'])}⌉ = {n}; GPUs = {n} × {gpus} = {n * gpus}"], [])
-    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
-                 gpus=gpus)
+    def one(requests_per_s, prompt, output, targets, replica):
+        r, c, n = _fleet(model, gpu, requests_per_s, prompt, output, targets, replica)
+        g = replica.gpus
+        return Calc(n * g, lambda: _capacity_lines(r, c, targets) + [
+            f"replicas = ⌈{fmt(requests_per_s)} / {fmt(c['rate'])}⌉ = {n}; GPUs = {n} × {g} = {n * g}"], [])
+    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, targets=targets, replica=replica)
 
 
-def _cost(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, price, engine, profile):
+def _cost(model, gpu, rate, prompt, output, price, targets, replica):
     """(monthly USD, $/M input, $/M output, lines)."""
     gpu_obj = catalog.gpu(gpu)
     p, note = catalog_price(price, gpu_obj)
-    r, c, n = _fleet(model, gpu, rate, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
+    r, c, n = _fleet(model, gpu, rate, prompt, output, targets, replica)
+    gpus = replica.gpus
     monthly = n * gpus * p * HOURS_PER_MONTH
     share = min(max(c["metrics"]["prefill_share"], 0.0), 1.0)      # of the busy time; idle time split alike
     tin, tout = rate * prompt * SECONDS_PER_MONTH, rate * output * SECONDS_PER_MONTH
     per_in = monthly * share / tin * 1e6
     per_out = monthly * (1 - share) / tout * 1e6
-    lines = _capacity_lines(r, c, ttft_slo, tpot_slo, percentile) + [
+    lines = _capacity_lines(r, c, targets) + [
         f"{n} replica(s) × {gpus} GPU(s) × ${fmt(p)}/h × {fmt(HOURS_PER_MONTH)} h = ${fmt(monthly)} per month",
         f"GPU time on prompts: {fmt(100 * share)}% → ${fmt(per_in)} per million input tokens "
         f"({fmt(tin / 1e6)} M/month), ${fmt(per_out)} per million output tokens ({fmt(tout / 1e6)} M/month)"]
     return monthly, per_in, per_out, lines, note
 
 
-COST_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, A.price, engine, A.profile]
+COST_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, A.price, engine, A.profile, TARGETS, REPLICA]
 
 
 @user_function(
@@ -277,15 +301,13 @@ COST_ARGS = [ttft_slo, tpot_slo, A.gpus_tp, dtype, A.kv_dtype, percentile, A.pri
     examples=[Example(("llama-3.1-70b", "H100", 20, 1500, 300), 12 * 3.99 * 730,
                       dict(ttft_slo=1.0, tpot_slo=0.04, gpus=4, dtype="fp8", price=3.99),
                       note="12 H100 at $3.99/GPU-hour (Lambda 8x H100 SXM, 2026-09-20) for 730 h")])
-def serving_cost(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, price,
-                 engine, profile):
+def serving_cost(model, gpu, requests_per_s, prompt, output, price, targets, replica):
     """Monthly cost of self-hosting a traffic within latency targets (with $ per million tokens in the explanation)."""
-    def one(requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, price):
-        monthly, _, _, lines, note = _cost(model, gpu, requests_per_s, prompt, output, ttft_slo, tpot_slo, gpus, dtype,
-                                           kv_dtype, percentile, price, engine, profile)
+    def one(requests_per_s, prompt, output, price, targets, replica):
+        monthly, _, _, lines, note = _cost(model, gpu, requests_per_s, prompt, output, price, targets, replica)
         return Calc(monthly, lambda: lines, [note])
-    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
-                 gpus=gpus, price=price)
+    return _each(one, requests_per_s=requests_per_s, prompt=prompt, output=output, price=price, targets=targets,
+                 replica=replica)
 
 
 def _per_mtok(value, values):
@@ -442,15 +464,15 @@ def api_cost(api_model, prompt_tokens, output_tokens):
     examples=[Example(("llama-2-70b", "A100", "gpt-3.5-turbo-2023", 1500, 300), 4.42 * 24 / (1500 * 1.5e-6 + 300 * 2e-6),
                       dict(gpus=2, price=2.21),
                       note="article 2's setting: 2 × A100 at $2.21/h against GPT-3.5 at $1.5/$2 per million tokens")])
-def breakeven(model, gpu, api_model, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, price, engine,
-              profile):
+def breakeven(model, gpu, api_model, prompt, output, price, targets, replica):
     """The traffic above which self-hosting a model is cheaper than a hosted API."""
     p_api = api_price(api_model)
     gpu_obj = catalog.gpu(gpu)
 
-    def one(prompt, output, ttft_slo, tpot_slo, gpus, price):
+    def one(prompt, output, price, targets, replica):
         hourly, note = catalog_price(price, gpu_obj)
-        r, c = _capacity(model, gpu, prompt, output, ttft_slo, tpot_slo, gpus, dtype, kv_dtype, percentile, engine, profile)
+        r, c = _capacity(model, gpu, prompt, output, targets, replica)
+        gpus = replica.gpus
         per_request = p_api.cost(prompt, output)
         replica_day = gpus * hourly * 24
         be = replica_day / per_request
@@ -458,13 +480,13 @@ def breakeven(model, gpu, api_model, prompt, output, ttft_slo, tpot_slo, gpus, d
         if at_capacity >= per_request:
             raise ArgumentError("api_model", f"{p_api.name} costs less than self-hosting at any traffic: a full replica "
                                              f"costs ${at_capacity:.3g} per request, more than the API's ${per_request:.3g}")
-        return Calc(be, lambda: _capacity_lines(r, c, ttft_slo, tpot_slo, percentile) + [
+        return Calc(be, lambda: _capacity_lines(r, c, targets) + [
             f"API: {fmt(prompt)} × ${fmt(p_api.input)}/M + {fmt(output)} × ${fmt(p_api.output)}/M = ${fmt(per_request)} per request",
             f"one replica: {gpus} × ${fmt(hourly)}/h × 24 h = ${fmt(replica_day)} per day; full, it serves "
             f"{fmt(c['rate'] * 86400)} requests/day at ${fmt(at_capacity)} each",
             f"breakeven = ${fmt(replica_day)} / ${fmt(per_request)} = {fmt(be, 'request/day')} "
             f"({fmt(be / 86400, 'request/s')}); above it self-hosting is cheaper"], [note, p_api.citation()])
-    return _each(one, prompt=prompt, output=output, ttft_slo=ttft_slo, tpot_slo=tpot_slo, gpus=gpus, price=price)
+    return _each(one, prompt=prompt, output=output, price=price, targets=targets, replica=replica)
 
 
 __all__ = ["serving_throughput", "serving_latency", "serving_capacity", "serving_gpus", "serving_cost",

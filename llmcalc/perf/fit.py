@@ -15,6 +15,8 @@ soft roofline exponent p (→ hard max); so m0 = 0 and p = 64 (hard max) in the 
 ``ceilings`` and are not fitted. Training cases are never fitted: they are predictions.
 
 Least squares on log(predicted / measured) (scipy if installed, else a numpy Gauss-Newton).
+(About 420 lines: one developer tool; the H100 fit, its cross-validation and the serving-engine fit share
+the residual and table code.)
 """
 from __future__ import annotations
 

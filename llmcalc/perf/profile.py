@@ -13,6 +13,9 @@ A profile is data (``llmcalc/data/profiles/*.json``), never code:
   as ``profile=FILE`` or found in the per-user directory (``$LLMCALC_PROFILE_DIR``, else
   ``~/.config/llmcalc/profiles``) under the GPU's name. Fields it does not measure are taken
   from the derived profile of that GPU.
+
+(About 440 lines: the profile record, its derivation from datasheets and the loading of measured
+profiles answer one question, which profile a GPU gets, and are kept together.)
 """
 from __future__ import annotations
 
