@@ -92,6 +92,20 @@ def test_custom_all_reduce_beats_nccl_for_small_messages():
     assert float(se._all_reduce(small, 4, pcie, eng, 0)) == pytest.approx(float(comm.all_reduce(small, 4, pcie)))
 
 
+def test_trtllm_09_all_reduce_follows_its_strategy_rule():
+    # TensorRT-LLM 0.9 allreducePlugin selectImplementation: one-shot below 500 KB on 8 GPUs, two-shot up to the
+    # 8 MB workspace, NCCL above it; on 2 GPUs one-shot up to 16 MB; NCCL beyond 8 GPUs
+    cl = comm.cluster_of(catalog.gpu("H100"))
+    eng = se.engine("trtllm-0.9")
+    B, a = cl.scale_up.effective, cl.scale_up.latency
+    assert float(se._all_reduce(4e5, 8, cl, eng, a)) == pytest.approx(7 * 4e5 / B + a)
+    assert float(se._all_reduce(4e6, 8, cl, eng, a)) == pytest.approx(2 * 7 / 8 * 4e6 / B + 2 * a)
+    assert float(se._all_reduce(3.4e7, 8, cl, eng, a)) == pytest.approx(float(comm.all_reduce(3.4e7, 8, cl)))
+    assert float(se._all_reduce(1.2e7, 2, cl, eng, a)) == pytest.approx(1.2e7 / B + a)
+    sizes = np.array([4e5, 4e6, 3.4e7])
+    assert np.allclose(se._all_reduce(sizes, 8, cl, eng, a), [float(se._all_reduce(x, 8, cl, eng, a)) for x in sizes])
+
+
 def test_fp4_on_blackwell_only():
     m = catalog.model("llama-3.1-70b")
     b200, h100 = catalog.gpu("B200"), catalog.gpu("H100")

@@ -127,8 +127,11 @@ def _all_reduce(nbytes, g, cluster, eng: Engine, latency):
     NCCL ring/tree: :func:`llmcalc.perf.comm.all_reduce`. With the engine's custom all-reduce on an
     NVLink/NVSwitch domain (TensorRT-LLM ``allReduceKernels``): one-shot, every GPU reads the g−1 peer
     buffers, t = (g−1)·S / B + α; two-shot, reduce-scatter then all-gather through peer memory,
-    t = 2·(g−1)/g·S / B + 2α; the engine takes the faster of these and NCCL. B and α are the
-    scale-up link's achieved bandwidth and step latency (comm.py, networks.csv)."""
+    t = 2·(g−1)/g·S / B + 2α. B and α are the scale-up link's achieved bandwidth and step latency
+    (comm.py, networks.csv). An engine whose facts give its strategy rule (``custom_all_reduce_rule``:
+    per largest group size, the workspace in bytes above which it calls NCCL and the size below which
+    it runs one-shot; NCCL for larger groups) follows that rule; otherwise it takes the fastest of the
+    three."""
     nccl = comm.all_reduce(nbytes, g, cluster)
     if g <= 1:
         return nccl * 0.0
@@ -139,7 +142,14 @@ def _all_reduce(nbytes, g, cluster, eng: Engine, latency):
     a = cluster.scale_up.latency
     one = (g - 1.0) * nbytes / B + a
     two = 2.0 * (g - 1.0) / g * nbytes / B + 2.0 * a
-    return np.minimum(np.minimum(one, two), nccl)
+    rule = eng.facts.get("custom_all_reduce_rule")
+    if not rule:
+        return np.minimum(np.minimum(one, two), nccl)
+    row = next((r for r in rule if g <= r["max_gpus"]), None)
+    if row is None:                                  # more GPUs than the custom kernels serve
+        return nccl
+    S = np.asarray(nbytes, dtype=float)
+    return np.where(S > row["workspace_bytes"], nccl, np.where(S < row["one_shot_below_bytes"], one, two))
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,9 @@ class Replica:
     def _check(self, prompt, output):
         need = -(-(int(np.max(prompt)) + int(np.max(output))) // self.block_size)
         if need > self.kv_blocks:
-            raise ArgumentError("prompt", f"a request of {int(np.max(prompt))} + {int(np.max(output))} tokens needs "
-                                          f"{need * self.block_size:,} tokens of KV cache; {self.gpus} × {self.gpu.name} "
-                                          f"hold {self.kv_tokens:,}")
+            raise ArgumentError("prompt", f"a request of {int(np.max(prompt))} + {int(np.max(output))} tokens does not "
+                                          f"fit: it needs {need * self.block_size:,} tokens of KV cache; {self.gpus} × "
+                                          f"{self.gpu.name} hold {self.kv_tokens:,}")
 
     def run(self, prompt, output, **kw) -> Run:
         self._check(prompt, output)
