@@ -4,6 +4,14 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The property and fuzz tests draw the same examples on every run, so a red build is a regression and
+# not a new draw; `pytest --hypothesis-profile=explore` draws new ones (a failure prints the seed that
+# replays it). Registered here, an initial conftest, before the hypothesis plugin reads its option.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("repeatable")
 
 
 @pytest.fixture(scope="session")
