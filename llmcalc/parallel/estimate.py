@@ -34,25 +34,30 @@ from .plan import Plan, parse as parse_plan
 from .stack import Stack, stack as get_stack
 
 RECOMPUTE_MODES = ("none", "selective", "full")
+_RECOMPUTE_CHOICES = frozenset(RECOMPUTE_MODES + ("auto",))
 TRAIN_DTYPES = ("bf16", "fp16", "fp8", "fp4")
 MAX_MICRO_BATCH = 64
 
 
 # ------------------------------------------------------------------------------------------ inputs
 
+_RECOMPUTE_ALIASES = {"true": "full", "false": "none", "yes": "full", "no": "none", "on": "full", "off": "none",
+                      "sel": "selective", "attention": "selective", "": "auto"}
+
+
 def parse_recompute(value) -> str:
     """``full`` | ``selective`` | ``none`` | ``auto``; True/False (and TRUE/FALSE text) mean full/none."""
     if value is None:
         return "auto"
+    if type(value) is str and value in _RECOMPUTE_CHOICES:  # already a mode (the registry parsed it)
+        return value
     if isinstance(value, (bool, np.bool_)):
         return "full" if value else "none"
     if isinstance(value, (int, float)) and value in (0, 1):
         return "full" if value else "none"
     text = str(value).strip().lower()
-    aliases = {"true": "full", "false": "none", "yes": "full", "no": "none", "on": "full", "off": "none",
-               "sel": "selective", "attention": "selective", "": "auto"}
-    text = aliases.get(text, text)
-    if text not in RECOMPUTE_MODES + ("auto",):
+    text = _RECOMPUTE_ALIASES.get(text, text)
+    if text not in _RECOMPUTE_CHOICES:
         raise ArgumentError("recompute", f"must be full, selective, none or auto (or TRUE/FALSE), got {str(value)[:40]!r}")
     return text
 
