@@ -62,10 +62,13 @@ def parse_recompute(value) -> str:
     return text
 
 
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8", "e4m3": "fp8",
+                  "nvfp4": "fp4", "mxfp4": "fp4", "float4": "fp4"}
+
+
 def parse_dtype(value, gpu) -> str:
     text = "bf16" if value is None else str(value).strip().lower().replace("-", "").replace("_", "")
-    text = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8", "e4m3": "fp8",
-            "nvfp4": "fp4", "mxfp4": "fp4", "float4": "fp4"}.get(text, text)
+    text = _DTYPE_ALIASES.get(text, text)
     if text not in TRAIN_DTYPES:
         raise ArgumentError("dtype", f"training runs in bf16, fp16, fp8 or fp4, got {str(value)[:40]!r}")
     if text in ("fp8", "fp4") and not gpu.peak.get(text):
