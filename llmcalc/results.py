@@ -161,7 +161,8 @@ def make_result(fn: Function, calc: Calc, values: dict):
         out._how = (fn, calc, values)
         return out
     unit = calc.unit if calc.unit is not None else fn.unit
-    q = result_class()(v, (units.unit(unit) if isinstance(unit, str) else unit) if unit else "")
+    # a unit text as pint's parsed container (cached): the Quantity takes it without parsing or type checks
+    q = result_class()(v, units.unit(unit)._units if isinstance(unit, str) else unit)
     q._how = (fn, calc, values)
     return q
 
