@@ -423,11 +423,12 @@ class ModelOrParams(ModelRef):
     which needs only P (no architecture: the KV cache is then not counted)."""
 
     sheet_type = "any"
+    _count = Number("parameter", count=True, vector=False)
 
     def parse(self, value, name):
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) or (
                 isinstance(value, str) and value.strip()[:1].isdigit()):
-            return Number("parameter", count=True, vector=False)._scalar(value, name)
+            return self._count._scalar(value, name)
         return super().parse(value, name)
 
     def show(self, m):
