@@ -113,8 +113,10 @@ class Number(Kind):
 
     def _scalar(self, value, name: str):
         t = type(value)
-        if t is float or (t is int and abs(value) <= MAX_ABS):  # the common case first
+        if t is float or (t is int and abs(value) <= MAX_ABS):  # the common cases first
             return self._check(float(value), name)
+        if t is str:
+            return self._check(_quantity(value, name, self.unit, self.count), name)
         if isinstance(value, (bool, np.bool_)):
             raise ArgumentError(name, f"must be a number, got {value}")
         if isinstance(value, (int, float, np.integer, np.floating)):
