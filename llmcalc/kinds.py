@@ -152,9 +152,6 @@ class Number(Kind):
         return arr
 
     def parse(self, value, name: str):
-        t = type(value)
-        if t is float or (t is int and -MAX_ABS <= value <= MAX_ABS):  # a plain number: the common case
-            return self._check(float(value), name)
         if _is_array_like(value):
             if not self.vector:
                 raise ArgumentError(name, "must be a single value, not a list")
