@@ -29,11 +29,13 @@ ARTICLE2_ASSUMPTIONS = dict(gpus=2, price="$2.21/h", mfu="200 TFLOP/s", bandwidt
 
 def _rates(gpu, s):
     """Effective FLOP/s and bytes/s per GPU, from explicit utilisations or the GPU profile."""
-    f_def, b_def = perf.efficiencies(gpu, s.dtype, s.profile)
     peak = gpu.peak_flops(s.dtype)
     f = Rate.resolve(s.mfu, peak, "mfu")
     b = Rate.resolve(s.bandwidth_utilization, gpu.bandwidth, "bandwidth_utilization")
-    return peak * (f_def if f is None else f), gpu.bandwidth * (b_def if b is None else b)
+    if f is None or b is None:  # the profile gives the one not given
+        f_def, b_def = perf.efficiencies(gpu, s.dtype, s.profile)
+        f, b = (f_def if f is None else f), (b_def if b is None else b)
+    return peak * f, gpu.bandwidth * b
 
 
 def _sizes(model, s):
