@@ -96,12 +96,15 @@ def gpu_rows() -> dict[str, dict]:
     return {r["name"]: r for r in _rows("gpus.csv")}
 
 
+_key = functools.lru_cache(maxsize=4096)(normalize)  # a sheet sends the same few spellings again and again
+
+
 def _lookup(name: str, table: dict, index: dict, kind: str, argument: str):
     if not isinstance(name, str):
         raise ArgumentError(argument, f"must be a {kind} name, got {type(name).__name__}")
     if len(name) > 100:
         raise ArgumentError(argument, f"is too long for a {kind} name ({len(name)} characters)")
-    found = index.get(name) or index.get(normalize(name))  # exact spelling first: no regex on the hot path
+    found = index.get(name) or index.get(_key(name))  # exact spelling first: no regex on the hot path
     if found:
         return table[found]
     raise UnknownNameError(argument, kind, name, suggest(name, {normalize(n): n for n in table} | index))

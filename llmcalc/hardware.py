@@ -51,7 +51,7 @@ class GPU(BaseModel):
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Dense peak FLOP/s for ``dtype`` (int4 weights compute in fp16/bf16: their peak)."""
-        key = {"int4": "bf16", "fp4": "fp4"}.get(dtype, dtype)
+        key = "bf16" if dtype == "int4" else dtype
         value = self.peak.get(key)
         if not value and key in ("bf16", "fp16"):  # V100 has fp16 tensor cores but no bf16
             value = self.peak.get("fp16") or self.peak.get("bf16")

@@ -14,9 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from . import units
-from .errors import ArgumentError
+from . import catalog, units
+from .errors import ArgumentError, UnknownNameError
 from .explain import fmt
+from .model import Model
+from .parallel.estimate import parse_recompute
+from .parallel.plan import Plan, parse as parse_plan
 
 MAX_ABS = 1e30  # beyond any physical input here; larger values are typos or attacks
 MAX_ARRAY = 10_000_000
@@ -111,8 +114,10 @@ class Number(Kind):
 
     def _scalar(self, value, name: str):
         t = type(value)
-        if t is float or (t is int and abs(value) <= MAX_ABS):  # the common case first
+        if t is float or (t is int and abs(value) <= MAX_ABS):  # the common cases first
             return self._check(float(value), name)
+        if t is str:
+            return self._check(_quantity(value, name, self.unit, self.count), name)
         if isinstance(value, (bool, np.bool_)):
             raise ArgumentError(name, f"must be a number, got {value}")
         if isinstance(value, (int, float, np.integer, np.floating)):
@@ -165,10 +170,8 @@ class Fraction(Number):
         self._rate = Number(rate_unit) if rate_unit else None
 
     def _scalar(self, value, name):
-        if self._rate and isinstance(value, str) and not value.strip().endswith("%"):
-            _, rest = units.split_number(value, name)
-            if rest and rest.strip() not in ("percent",):
-                return Rate(self._rate._scalar(value, name))
+        if self._rate and isinstance(value, str) and _has_rate_unit(value, name):
+            return Rate(self._rate._scalar(value, name))
         if self._rate and hasattr(value, "dimensionality") and not value.dimensionless:
             return Rate(self._rate._scalar(value, name))
         x = super()._scalar(value, name)
@@ -178,6 +181,16 @@ class Fraction(Number):
         if math.isfinite(x) and 1.0 < x <= 100.0 and self.maximum == 1.0:
             raise ArgumentError(name, f"must be a fraction between 0 and 1, got {fmt(x)} (write {x / 100:g} or \"{fmt(x)}%\")")
         return super()._check(x, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_rate_unit(text: str, name: str) -> bool:
+    """Whether a text given for a :class:`Fraction` carries a unit other than %/percent (a rate such as
+    "200 TFLOP/s"), remembered per text (errors are raised again each time, not remembered)."""
+    if text.strip().endswith("%"):
+        return False
+    _, rest = units.split_number(text, name)
+    return bool(rest) and rest.strip() not in ("percent",)
 
 
 class FractionOrAuto(Fraction):
@@ -201,7 +214,6 @@ class RecomputeMode(Kind):
     sheet_type = "any"
 
     def parse(self, value, name):
-        from .parallel.estimate import parse_recompute
         if _is_array_like(value):
             raise ArgumentError(name, "must be a single value, not a list")
         try:
@@ -222,13 +234,12 @@ class PlanRef(Kind):
     sheet_type = "string"
 
     def parse(self, value, name):
-        from .parallel.plan import Plan, parse
         if isinstance(value, Plan):
             return value
         if not isinstance(value, str):
             raise ArgumentError(name, f"must be text such as \"tp=8 pp=12 dp=16\", got {type(value).__name__}")
         try:
-            return parse(value)
+            return parse_plan(value)
         except ArgumentError as e:
             if e.argument == name:
                 raise
@@ -338,10 +349,9 @@ class GPURef(Kind):
     sheet_type = "string"
 
     def parse(self, value, name):
-        from .catalog import gpu
         if isinstance(value, str) and len(value) > 100:
             raise ArgumentError(name, "is too long for a GPU name")
-        return gpu(value, name)
+        return catalog.gpu(value, name)
 
     def show(self, g):
         try:
@@ -360,10 +370,9 @@ class ModelRef(Kind):
     sheet_type = "string"
 
     def parse(self, value, name):
-        from .catalog import model
         if isinstance(value, str) and len(value) > 400:
             raise ArgumentError(name, "is too long for a model name or path")
-        return model(value, name)
+        return catalog.model(value, name)
 
     def show(self, m):
         return f"{m.name} ({fmt(m.params() / 1e9, 'B')} parameters, {m.layers} layers, {m.attention.upper()})"
@@ -385,16 +394,13 @@ class ParamsRef(Number):
         self.keep_model = keep_model
 
     def _scalar(self, value, name):
-        from .model import Model
         if isinstance(value, Model):
             return value if self.keep_model else float(value.params())
         if isinstance(value, str):
             stripped = value.strip()
             if stripped and not (stripped[0].isdigit() or stripped[0] in "+-." or stripped.startswith("$")):
-                from .catalog import model
-                from .errors import UnknownNameError
                 try:
-                    m = model(stripped, name)
+                    m = catalog.model(stripped, name)
                 except UnknownNameError as exc:  # say that a number was also welcome
                     hint = ' (or give a parameter count: 175e9, "175B", "7 billion")'
                     exc.problem += hint
@@ -404,13 +410,11 @@ class ParamsRef(Number):
         return super()._scalar(value, name)
 
     def show(self, value):
-        from .model import Model
         return ModelRef().show(value) if isinstance(value, Model) else super().show(value)
 
 
 def param_count(value):
     """The parameter count of a :class:`ParamsRef` value (a number, an array, or a Model's total)."""
-    from .model import Model
     return float(value.params()) if isinstance(value, Model) else value
 
 
@@ -419,11 +423,12 @@ class ModelOrParams(ModelRef):
     which needs only P (no architecture: the KV cache is then not counted)."""
 
     sheet_type = "any"
+    _count = Number("parameter", count=True, vector=False)
 
     def parse(self, value, name):
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) or (
                 isinstance(value, str) and value.strip()[:1].isdigit()):
-            return Number("parameter", count=True, vector=False)._scalar(value, name)
+            return self._count._scalar(value, name)
         return super().parse(value, name)
 
     def show(self, m):

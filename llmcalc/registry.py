@@ -71,6 +71,7 @@ class Group:
     def __post_init__(self):
         fields = [(a.name, Any, field(default=a.default)) for a in self.args]
         object.__setattr__(self, "record", make_dataclass(f"{self.name.title()}Settings", fields, frozen=True))
+        object.__setattr__(self, "names", tuple(a.name for a in self.args))  # the record's fields, in order
 
     def defaults(self, **changes):
         """The record with every default (and ``changes``), as it reaches an implementation, with values
@@ -123,25 +124,28 @@ class Function:
     def bind(self, args: tuple, kwargs: dict) -> dict:
         """Parse positional/keyword arguments into validated values (defaults filled in)."""
         specs = self.args
-        if len(args) > len(specs):
+        n = len(args)
+        if n > len(specs):
             raise ArgumentError(specs[-1].name if specs else "?",
-                                f"{self.name} takes at most {len(specs)} arguments, got {len(args)}")
+                                f"{self.name} takes at most {len(specs)} arguments, got {n}")
         values = {}
+        defaults = self._defaults
         for i, spec in enumerate(specs):
-            if i < len(args):
+            name = spec.name
+            if i < n:
                 raw = args[i]
-                if spec.name in kwargs:
-                    raise ArgumentError(spec.name, "was given twice (by position and by name)")
+                if name in kwargs:
+                    raise ArgumentError(name, "was given twice (by position and by name)")
             else:
-                raw = kwargs.pop(spec.name, None)
+                raw = kwargs.pop(name, None) if kwargs else None
             if raw is None or (isinstance(raw, str) and raw == "" and spec.optional):
-                if not spec.optional:
-                    raise MissingArgumentError(spec.name, f"is required ({spec.help})")
-                if spec.name not in self._defaults:  # a default is a constant: parse it once
-                    self._defaults[spec.name] = None if spec.default is None else spec.kind.parse(spec.default, spec.name)
-                values[spec.name] = self._defaults[spec.name]
+                if name not in defaults:  # a default is a constant: parse it once
+                    if not spec.optional:
+                        raise MissingArgumentError(name, f"is required ({spec.help})")
+                    defaults[name] = None if spec.default is None else spec.kind.parse(spec.default, name)
+                values[name] = defaults[name]
             else:
-                values[spec.name] = spec.kind.parse(raw, spec.name)
+                values[name] = spec.kind.parse(raw, name)
         if kwargs:  # whatever is left was not an argument name
             raise ArgumentError(next(iter(kwargs)), f"is not an argument of {self.name}; it takes "
                                 f"{', '.join(a.name for a in specs)}")
@@ -153,7 +157,7 @@ class Function:
             return values
         kwargs = dict(values)
         for g in self.groups:
-            kwargs[g.name] = g.record(**{a.name: kwargs.pop(a.name) for a in g.args})
+            kwargs[g.name] = g.record(*[kwargs.pop(name) for name in g.names])
         return kwargs
 
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
@@ -280,13 +284,12 @@ def variant(of: Function, sheet_name: str, *, summary: str, unit: str, transform
     second from a step time): same arguments, defaults, assumptions and calculation."""
     def impl(**kwargs):
         calc = of.impl(**kwargs)
-        values = _flat_values(of, kwargs)
         old = calc.value
         if transform is None:
             new = old * _unit_factor(of.unit, unit)
             line = lambda: f"{fmt(old, of.unit)} = {fmt(new, unit)}"  # noqa: E731  (formatted only when asked)
         else:
-            new, line = transform(old, values)
+            new, line = transform(old, _flat_values(of, kwargs))
         steps = calc.steps
         return Calc(new, (lambda: (steps() if steps else []) + [line()]), calc.assumptions, unit=None)
 

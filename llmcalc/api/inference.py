@@ -29,11 +29,13 @@ ARTICLE2_ASSUMPTIONS = dict(gpus=2, price="$2.21/h", mfu="200 TFLOP/s", bandwidt
 
 def _rates(gpu, s):
     """Effective FLOP/s and bytes/s per GPU, from explicit utilisations or the GPU profile."""
-    f_def, b_def = perf.efficiencies(gpu, s.dtype, s.profile)
     peak = gpu.peak_flops(s.dtype)
     f = Rate.resolve(s.mfu, peak, "mfu")
     b = Rate.resolve(s.bandwidth_utilization, gpu.bandwidth, "bandwidth_utilization")
-    return peak * (f_def if f is None else f), gpu.bandwidth * (b_def if b is None else b)
+    if f is None or b is None:  # the profile gives the one not given
+        f_def, b_def = perf.efficiencies(gpu, s.dtype, s.profile)
+        f, b = (f_def if f is None else f), (b_def if b is None else b)
+    return peak * f, gpu.bandwidth * b
 
 
 def _sizes(model, s):
@@ -81,11 +83,10 @@ def _prefill(model, gpu, batch, tokens, s):
         flops = fi.forward_flops(p, batch * tokens)
         t = fi.prefill_seconds(flops, w, s.gpus, fe, be)
         comp, mem = flops / (s.gpus * fe), w / (s.gpus * be)
-        bound = "compute-bound" if np.all(comp >= mem) else "memory-bound"
         lines = lambda: [  # noqa: E731  (formatted only when someone asks for the explanation)
             f"compute: 2 × {fmt(p)} × {fmt(batch)} × {fmt(tokens)} = {fmt(flops, 'FLOP')} at {fmt(s.gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
             f"weights: {fmt(w / 1e9, 'GB')} at {fmt(s.gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
-            f"{bound}: t = {fmt(t, 's')}"]
+            f"{'compute-bound' if np.all(comp >= mem) else 'memory-bound'}: t = {fmt(t, 's')}"]
         return t, lines, list(ROOFLINE_ASSUMPTIONS)
     _need_arch(model)
     est = perf.prefill(model, gpu, batch, tokens, s)
@@ -101,11 +102,10 @@ def _decode(model, gpu, batch, context, s):
         flops = fi.forward_flops(p, batch)
         t = fi.decode_step_seconds(w, kv, flops, s.gpus, fe, be)
         mem, comp = (w + kv) / (s.gpus * be), flops / (s.gpus * fe)
-        bound = "memory-bound" if np.all(mem >= comp) else "compute-bound"
-        lines = lambda: [  # noqa: E731
+        lines = lambda: [  # noqa: E731  (formatted only when someone asks for the explanation)
             f"memory: ({fmt(w / 1e9, 'GB')} weights + {fmt(kv / 1e9, 'GB')} KV) at {fmt(s.gpus)} × {fmt(be / 1e12, 'TB/s')} = {fmt(mem, 's')}",
             f"compute: 2 × {fmt(p)} × {fmt(batch)} = {fmt(flops, 'FLOP')} at {fmt(s.gpus)} × {fmt(fe, 'FLOP/s')} = {fmt(comp, 's')}",
-            f"{bound}: step = {fmt(t, 's')}"]
+            f"{'memory-bound' if np.all(mem >= comp) else 'compute-bound'}: step = {fmt(t, 's')}"]
         notes = list(ROOFLINE_ASSUMPTIONS) + (["Bare parameter count: KV cache not counted."] if isinstance(model, float) else [])
         return t, lines, notes
     _need_arch(model)

@@ -34,33 +34,41 @@ from .plan import Plan, parse as parse_plan
 from .stack import Stack, stack as get_stack
 
 RECOMPUTE_MODES = ("none", "selective", "full")
+_RECOMPUTE_CHOICES = frozenset(RECOMPUTE_MODES + ("auto",))
 TRAIN_DTYPES = ("bf16", "fp16", "fp8", "fp4")
 MAX_MICRO_BATCH = 64
 
 
 # ------------------------------------------------------------------------------------------ inputs
 
+_RECOMPUTE_ALIASES = {"true": "full", "false": "none", "yes": "full", "no": "none", "on": "full", "off": "none",
+                      "sel": "selective", "attention": "selective", "": "auto"}
+
+
 def parse_recompute(value) -> str:
     """``full`` | ``selective`` | ``none`` | ``auto``; True/False (and TRUE/FALSE text) mean full/none."""
     if value is None:
         return "auto"
+    if type(value) is str and value in _RECOMPUTE_CHOICES:  # already a mode (the registry parsed it)
+        return value
     if isinstance(value, (bool, np.bool_)):
         return "full" if value else "none"
     if isinstance(value, (int, float)) and value in (0, 1):
         return "full" if value else "none"
     text = str(value).strip().lower()
-    aliases = {"true": "full", "false": "none", "yes": "full", "no": "none", "on": "full", "off": "none",
-               "sel": "selective", "attention": "selective", "": "auto"}
-    text = aliases.get(text, text)
-    if text not in RECOMPUTE_MODES + ("auto",):
+    text = _RECOMPUTE_ALIASES.get(text, text)
+    if text not in _RECOMPUTE_CHOICES:
         raise ArgumentError("recompute", f"must be full, selective, none or auto (or TRUE/FALSE), got {str(value)[:40]!r}")
     return text
 
 
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8", "e4m3": "fp8",
+                  "nvfp4": "fp4", "mxfp4": "fp4", "float4": "fp4"}
+
+
 def parse_dtype(value, gpu) -> str:
     text = "bf16" if value is None else str(value).strip().lower().replace("-", "").replace("_", "")
-    text = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8", "e4m3": "fp8",
-            "nvfp4": "fp4", "mxfp4": "fp4", "float4": "fp4"}.get(text, text)
+    text = _DTYPE_ALIASES.get(text, text)
     if text not in TRAIN_DTYPES:
         raise ArgumentError("dtype", f"training runs in bf16, fp16, fp8 or fp4, got {str(value)[:40]!r}")
     if text in ("fp8", "fp4") and not gpu.peak.get(text):

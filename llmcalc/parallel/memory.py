@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .step import Arch, _f
+from .step import Arch, _ceil, _f, _max, _min
 
 # The CUDA context (~0.5 GB), NCCL communicator buffers (~1–2 GB for a few groups) and the caching
 # allocator's fragmentation leave about 90% of HBM for tensors in large-model training (PyTorch's
@@ -66,7 +66,7 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
     """
     tp, pp, cp, dp, ep, vp, mb = (_f(x) for x in (tp, pp, cp, dp, ep, vp, mb))
     arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
-    per = np.ceil(a.L / (pp * vp)) * vp
+    per = _ceil(a.L / (pp * vp)) * vp
     frac_moe = a.moe_layers / a.L
     dense = per * (a.p_attn + (1 - frac_moe) * a.p_mlp + frac_moe * (a.shared * a.p_expert + a.p_router))
     dense = dense + a.p_embed + (np.where(pp == 1, a.p_head, 0.0) if arr else (a.p_head if pp == 1 else 0.0))
@@ -98,12 +98,12 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
     else:
         per_layer = ckpt_l if rc == 2 else sel_l if rc == 1 else full_l
         working = full_l if rc == 2 else 0.0
-    inflight = np.minimum(pp, m)
+    inflight = _min(pp, m)
     interleave = np.where(vp > 1, 1.0 + (pp - 1.0) / (pp * vp), 1.0) if arr else (1.0 + (pp - 1.0) / (pp * vp) if vp > 1 else 1.0)
     acts_first = per * per_layer * inflight * interleave + working + n * a.h * 2.0
     logits = n * a.V / tp * 6.0
     acts_last = per * per_layer + working + logits
-    acts = np.maximum(acts_first, acts_last)
+    acts = _max(acts_first, acts_last)
     total = weights + grads + optimizer + acts
     return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": acts,
             "total": total}

@@ -60,6 +60,7 @@ formula, evaluated together for one plan or for arrays of thousands of layouts.)
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -98,14 +99,27 @@ def hidden_behind(comm_s, window_s, overlap=None):
 
 
 def _max(x, y):
+    """np.maximum, but max(x, y) of plain numbers (written out: no call)."""
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         return np.maximum(x, y)
-    return max(x, y)
+    return y if y > x else x
+
+
+def _min(x, y):
+    """np.minimum, but min(x, y) of plain numbers (written out: no call)."""
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return np.minimum(x, y)
+    return y if y < x else x
 
 
 def _f(x):
     """float for scalars (fast Python arithmetic), float array otherwise."""
     return x if isinstance(x, np.ndarray) else float(x)
+
+
+def _ceil(x):
+    """np.ceil, as a float for a plain number (one plan stays in float arithmetic)."""
+    return np.ceil(x) if isinstance(x, np.ndarray) else float(math.ceil(x))
 
 
 def _where(cond, x, y):
@@ -179,13 +193,21 @@ def _gemm(M, N, K, prof, rate, bw, b, count=1.0):
     return op.gemm(M, N, K, prof, rate, bw, b, b, count)
 
 
+def _any_array(rows) -> bool:
+    for row in rows:
+        for x in row:
+            if isinstance(x, np.ndarray):
+                return True
+    return False
+
+
 def _linears(shapes, prof, bw):
     """Forward, data-gradient and weight-gradient seconds of a list of linear layers, in three vectorised
     :func:`llmcalc.perf.operators.gemm` calls. ``shapes``: (M, N, K, count, rate, bytes, cast) per linear,
     (M×K)·(K×N) forward; dX = (M×N)·(N×K); dW = (K×M)·(M×N); ``cast``: bytes moved per input element
     to cast it to an fp8/fp4 GEMM (0 for 16-bit). Returns (fwd, dgrad, wgrad) summed over the list;
     each entry may broadcast over layouts."""
-    if all(not isinstance(x, np.ndarray) for row in shapes for x in row):
+    if not _any_array(shapes):
         # one layout: plain float calls of the same operator formula (no array set-up cost)
         f, dx, dw = [], [], []
         for M, N, K, cnt, rate, b, cast in shapes:
@@ -407,7 +429,7 @@ def stage_split(L, pp, vp):
     Even split when it divides; otherwise every stage but the last gets ⌈L/pp⌉ (the last gets the
     rest, so it can carry the LM head)."""
     pp, vp = _f(pp), _f(vp)
-    per = np.ceil(L / (pp * vp)) * vp
+    per = _ceil(L / (pp * vp)) * vp
     last = L - (pp - 1.0) * per
     return per, last
 

@@ -32,6 +32,7 @@ InfiniBand/RoCE), defined in :data:`FABRIC_DEFAULTS`.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -62,7 +63,8 @@ def _scalars(*xs) -> bool:
     """True when every argument is a plain number: the collectives then use float arithmetic
     (a layout search passes arrays; one plan passes numbers and should cost microseconds)."""
     for x in xs:
-        if not isinstance(x, (int, float)) or isinstance(x, bool):
+        t = type(x)
+        if t is not float and t is not int and (not isinstance(x, (int, float)) or t is bool):
             return False
     return True
 
@@ -82,7 +84,7 @@ class Link:
     efficiency: float
     latency: float
 
-    @property
+    @functools.cached_property  # the link is frozen
     def effective(self) -> float:
         """Achieved bandwidth in bytes/s: B·η."""
         return self.bandwidth * self.efficiency
@@ -100,7 +102,7 @@ class Cluster:
     def local(self, size, stride=1):
         """Members of a group (``size`` GPUs, ``stride`` ranks apart) inside one scale-up domain."""
         if _scalars(size, stride):
-            return max(min(float(size), math.floor(self.scale_up_size / max(float(stride), 1.0))), 1.0)
+            return self._local(size, stride)
         size = np.asarray(size, dtype=float)
         stride = np.asarray(stride, dtype=float)
         fit = np.floor(self.scale_up_size / np.maximum(stride, 1.0))
@@ -109,13 +111,20 @@ class Cluster:
     def bus_bandwidth(self, size, stride=1):
         """Achieved ring bandwidth per GPU (bytes/s) of a group: B_up·η inside one domain,
         min(B_up·η_up, local·B_out·η_out) across domains."""
-        local = self.local(size, stride)
         if _scalars(size, stride):
-            up = self.scale_up.effective
-            return min(up, local * self.scale_out.effective) if size > local else up
+            return self._bus(size, self._local(size, stride))
+        local = self.local(size, stride)
         spans = np.asarray(size, dtype=float) > local
         across = np.minimum(self.scale_up.effective, local * self.scale_out.effective)
         return np.where(spans, across, self.scale_up.effective)
+
+    # the same for a group given as plain numbers (one plan: float arithmetic, ``local`` computed once)
+    def _local(self, size, stride):
+        return max(min(float(size), math.floor(self.scale_up_size / max(float(stride), 1.0))), 1.0)
+
+    def _bus(self, size, local):
+        up = self.scale_up.effective
+        return min(up, local * self.scale_out.effective) if size > local else up
 
     def describe(self) -> str:
         return (f"{self.scale_up_size}-GPU {self.scale_up.name} domain at {self.scale_up.bandwidth / 1e9:g} GB/s per GPU "
@@ -124,12 +133,17 @@ class Cluster:
 
 def cluster_of(gpu) -> Cluster:
     """The typical cluster of a catalog GPU (``llmcalc/data/networks.csv``)."""
-    up_cls = fabric_class(gpu.scale_up_fabric)
-    up = Link(gpu.scale_up_fabric or "scale-up", gpu.scale_up_bandwidth or 1.0,
-              FABRIC_DEFAULTS[up_cls]["efficiency"], FABRIC_DEFAULTS[up_cls]["latency"])
-    out = Link(gpu.scale_out_fabric or "network", gpu.scale_out_bandwidth or 1.0,
-               FABRIC_DEFAULTS["network"]["efficiency"], FABRIC_DEFAULTS["network"]["latency"])
-    return Cluster(max(int(gpu.scale_up_size), 1), up, out, gpu.network_source)
+    up, out = FABRIC_DEFAULTS[fabric_class(gpu.scale_up_fabric)], FABRIC_DEFAULTS["network"]
+    return _cluster(gpu.scale_up_size, gpu.scale_up_fabric, gpu.scale_up_bandwidth, up["efficiency"], up["latency"],
+                    gpu.scale_out_fabric, gpu.scale_out_bandwidth, out["efficiency"], out["latency"], gpu.network_source)
+
+
+@functools.lru_cache(maxsize=256)
+def _cluster(size, up_name, up_bandwidth, up_efficiency, up_latency, out_name, out_bandwidth, out_efficiency, out_latency,
+             source) -> Cluster:
+    """:func:`cluster_of`, built once per network (every value that enters it is in the key)."""
+    return Cluster(max(int(size), 1), Link(up_name or "scale-up", up_bandwidth or 1.0, up_efficiency, up_latency),
+                   Link(out_name or "network", out_bandwidth or 1.0, out_efficiency, out_latency), source)
 
 
 def with_overrides(cluster: Cluster, *, scale_up_size=None, scale_up_bandwidth=None,
@@ -152,16 +166,20 @@ def with_overrides(cluster: Cluster, *, scale_up_size=None, scale_up_bandwidth=N
 def _latency(cluster: Cluster, size, stride, tree: bool):
     """Σ α over the steps of one phase: ring steps inside the domain, then ring or tree steps across."""
     if _scalars(size, stride):
-        local = cluster.local(size, stride)
-        domains = size / local
-        steps_out = math.ceil(math.log2(max(domains, 1.0))) if tree else domains - 1.0
-        return (local - 1.0) * cluster.scale_up.latency + steps_out * cluster.scale_out.latency
+        return _latency_of(cluster, size, cluster._local(size, stride), tree)
     size = np.asarray(size, dtype=float)
     local = cluster.local(size, stride)
     domains = size / local
     inside = (local - 1.0) * cluster.scale_up.latency
     steps_out = np.ceil(np.log2(np.maximum(domains, 1.0))) if tree else (domains - 1.0)
     return inside + steps_out * cluster.scale_out.latency
+
+
+def _latency_of(cluster: Cluster, size, local, tree: bool):
+    """:func:`_latency` of a group given as plain numbers, ``local`` members per domain."""
+    domains = size / local
+    steps_out = math.ceil(math.log2(max(domains, 1.0))) if tree else domains - 1.0
+    return (local - 1.0) * cluster.scale_up.latency + steps_out * cluster.scale_out.latency
 
 
 def all_reduce(nbytes, size, cluster: Cluster, stride=1):
@@ -174,8 +192,8 @@ def all_reduce(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        return 2.0 * (size - 1.0) / size * nbytes / cluster.bus_bandwidth(size, stride) \
-            + 2.0 * _latency(cluster, size, stride, True)
+        local = cluster._local(size, stride)
+        return 2.0 * (size - 1.0) / size * nbytes / cluster._bus(size, local) + 2.0 * _latency_of(cluster, size, local, True)
     n = np.asarray(size, dtype=float)
     t = 2.0 * (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + 2.0 * _latency(cluster, n, stride, tree=True)
@@ -191,7 +209,8 @@ def all_gather(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        return (size - 1.0) / size * nbytes / cluster.bus_bandwidth(size, stride) + _latency(cluster, size, stride, False)
+        local = cluster._local(size, stride)
+        return (size - 1.0) / size * nbytes / cluster._bus(size, local) + _latency_of(cluster, size, local, False)
     n = np.asarray(size, dtype=float)
     t = (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + _latency(cluster, n, stride, tree=False)
@@ -230,7 +249,7 @@ def all_to_all(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        local = cluster.local(size, stride)
+        local = cluster._local(size, stride)
         t_up = (local - 1.0) / size * nbytes / cluster.scale_up.effective + (local - 1.0) * cluster.scale_up.latency
         t_out = ((size - local) / size * nbytes / cluster.scale_out.effective
                  + (cluster.scale_out.latency * (size / local - 1.0) if size > local else 0.0))

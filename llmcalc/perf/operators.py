@@ -160,7 +160,8 @@ def decode_attention(B, C, heads, kv_heads, head_dim, kv_bytes_layer, prof, band
     if kv_heads >= heads:
         return tm
     units = B * kv_heads
-    waves = np.maximum(1.0, units / prof.sm_count)
+    waves = units / prof.sm_count
+    waves = np.maximum(1.0, waves) if isinstance(waves, np.ndarray) else max(1.0, waves)  # one scenario: float
     d0 = prof.attention["d0"]
     tl = waves * C * prof.attention["decode_position_s"] * (head_dim + d0) / (128.0 + d0)
     return smooth_max(tm, tl, prof.roofline_p)

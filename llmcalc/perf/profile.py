@@ -32,6 +32,7 @@ from ..errors import ArgumentError
 
 DEFAULT_PROFILE = "h100-sxm5.json"
 _SECTIONS = ("gemm", "attention", "elementwise", "overheads", "training", "memory")
+_WEIGHT_ONLY = {"int4": "bf16", "fp4": "bf16"}  # weight-only formats: computed at the 16-bit rate
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Profile:
         into bf16 tiles). A dtype the profile did not measure is scaled from bf16 by the
         datasheet ratio of the GPU (``gpu.peak_flops(dtype) / gpu.peak_flops("bf16")``).
         """
-        key = {"int4": "bf16", "fp4": "bf16"}.get(dtype, dtype)
+        key = _WEIGHT_ONLY.get(dtype, dtype)
         if key in self.matmul_flops:
             return float(self.matmul_flops[key])
         if key == "fp16" and "bf16" in self.matmul_flops:
