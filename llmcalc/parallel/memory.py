@@ -64,7 +64,7 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
 
     Keys: ``weights``, ``gradients``, ``optimizer``, ``activations``, ``logits``, ``total``.
     """
-    tp, pp, cp, dp, ep, vp, mb = (_f(x) for x in (tp, pp, cp, dp, ep, vp, mb))
+    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
     arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
     per = _ceil(a.L / (pp * vp)) * vp
     frac_moe = a.moe_layers / a.L
