@@ -89,7 +89,9 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
     m = float(global_batch) / (dp * mb)
     rc = recompute
     full_l = layer_activation_bytes(a, n, float(seq) / cp, tp, sp, stack.flash_attention, stack.dropout)
-    sel_l = layer_activation_bytes(a, n, float(seq) / cp, tp, sp, stack.flash_attention, stack.dropout, recompute_sel=True)
+    # selective recomputation drops the s² attention scores, which fused (flash) attention never stores
+    sel_l = full_l if stack.flash_attention else layer_activation_bytes(a, n, float(seq) / cp, tp, sp, False,
+                                                                        stack.dropout, recompute_sel=True)
     sp_div = np.where(sp, tp, 1.0) if isinstance(sp, np.ndarray) else (tp if sp else 1.0)
     ckpt_l = 2.0 * a.h * n / sp_div
     if arr:
