@@ -64,7 +64,7 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
 
     Keys: ``weights``, ``gradients``, ``optimizer``, ``activations``, ``logits``, ``total``.
     """
-    tp, pp, cp, dp, ep, vp, mb = (_f(x) for x in (tp, pp, cp, dp, ep, vp, mb))
+    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
     arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
     per = _ceil(a.L / (pp * vp)) * vp
     frac_moe = a.moe_layers / a.L
@@ -89,7 +89,9 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
     m = float(global_batch) / (dp * mb)
     rc = recompute
     full_l = layer_activation_bytes(a, n, float(seq) / cp, tp, sp, stack.flash_attention, stack.dropout)
-    sel_l = layer_activation_bytes(a, n, float(seq) / cp, tp, sp, stack.flash_attention, stack.dropout, recompute_sel=True)
+    # selective recomputation drops the s² attention scores, which fused (flash) attention never stores
+    sel_l = full_l if stack.flash_attention else layer_activation_bytes(a, n, float(seq) / cp, tp, sp, False,
+                                                                        stack.dropout, recompute_sel=True)
     sp_div = np.where(sp, tp, 1.0) if isinstance(sp, np.ndarray) else (tp if sp else 1.0)
     ckpt_l = 2.0 * a.h * n / sp_div
     if arr:

@@ -193,21 +193,13 @@ def _gemm(M, N, K, prof, rate, bw, b, count=1.0):
     return op.gemm(M, N, K, prof, rate, bw, b, b, count)
 
 
-def _any_array(rows) -> bool:
-    for row in rows:
-        for x in row:
-            if isinstance(x, np.ndarray):
-                return True
-    return False
-
-
-def _linears(shapes, prof, bw):
+def _linears(shapes, prof, bw, one: bool):
     """Forward, data-gradient and weight-gradient seconds of a list of linear layers, in three vectorised
     :func:`llmcalc.perf.operators.gemm` calls. ``shapes``: (M, N, K, count, rate, bytes, cast) per linear,
     (M×K)·(K×N) forward; dX = (M×N)·(N×K); dW = (K×M)·(M×N); ``cast``: bytes moved per input element
     to cast it to an fp8/fp4 GEMM (0 for 16-bit). Returns (fwd, dgrad, wgrad) summed over the list;
-    each entry may broadcast over layouts."""
-    if not _any_array(shapes):
+    each entry may broadcast over layouts; ``one``: every entry is a plain number (one layout)."""
+    if one:
         # one layout: plain float calls of the same operator formula (no array set-up cost)
         f, dx, dw = [], [], []
         for M, N, K, cnt, rate, b, cast in shapes:
@@ -240,6 +232,8 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     ``a2a`` (one MoE all-to-all), ``wgrad`` (weight-gradient GEMM time).
     """
     tp, cp, mb, ep = _f(tp), _f(cp), _f(mb), _f(ep)
+    one = not (isinstance(tp, np.ndarray) or isinstance(cp, np.ndarray) or isinstance(mb, np.ndarray)
+               or isinstance(ep, np.ndarray))           # one layout: the shapes below are plain numbers
     s = float(seq)
     n = mb * s / cp                                      # tokens of this GPU (all tp ranks see them)
     rate = gemm_rate(prof, gpu, dtype)
@@ -271,7 +265,7 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
             lin += [(tok, a.up * a.moe_ffn * a.shared, h, 1.0, rate, b, cast), (tok, h, a.moe_ffn * a.shared, 1.0, rate, b, cast)]
         elem_ffn = (rows + tok * a.shared) * (6.0 if a.up == 2 else 4.0) * a.moe_ffn + rows * 8.0 * h  # + permute/unpermute
         a2a = comm.all_to_all(rows * h * ACT_BYTES, ep, cluster, 1)
-    fwd, dx, dw, f_all, dx_all, dw_all = _linears(lin, prof, bw)
+    fwd, dx, dw, f_all, dx_all, dw_all = _linears(lin, prof, bw, one)
     col_x = sum(dx_all[i] for i in col)
     col_w = sum(dw_all[i] for i in col)
     if not isinstance(col_x, np.ndarray) or col_x.ndim == 0:
@@ -416,7 +410,8 @@ def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
     n = mb * float(seq) / cp
     rate16 = prof.flops("bf16" if dtype in ("fp8", "fp4") else dtype, gpu)
     bw = prof.bandwidth
-    f, dx, dw = _linears([(n, a.V / tp, a.h, 1.0, rate16, ACT_BYTES, 0.0)], prof, bw)[:3]
+    one = not (isinstance(tp, np.ndarray) or isinstance(cp, np.ndarray) or isinstance(mb, np.ndarray))
+    f, dx, dw = _linears([(n, a.V / tp, a.h, 1.0, rate16, ACT_BYTES, 0.0)], prof, bw, one)[:3]
     ce = n * a.V / tp * prof.training["cross_entropy_bytes_per_logit"] / bw
     emb_f = n * a.h * 2.0 * ACT_BYTES / bw
     emb_b = n * a.h * (ACT_BYTES + 4.0) / bw
@@ -441,7 +436,7 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     See the module docstring for the formulas. ``shard`` is the ZeRO level 0–3, ``recompute``
     0 none / 1 selective / 2 full; all layout arguments broadcast.
     """
-    tp, pp, cp, dp, ep, vp, mb = (_f(x) for x in (tp, pp, cp, dp, ep, vp, mb))
+    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
     arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
     m = float(global_batch) / (dp * mb)                  # micro-batches per pipeline
     lay = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=False) if a.dense_layers else None
