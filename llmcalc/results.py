@@ -75,17 +75,6 @@ def result_class():
 
             _unit_chosen = False  # set by .to(): shown in the unit asked for, not the best one for people
 
-            @classmethod
-            def of(cls, magnitude, units):
-                """``cls(magnitude, units)`` for what an implementation returns (a float, NumPy scalar or
-                array) and a parsed unit container: what pint's constructor stores, without its checks for
-                other kinds of input (strings, lists, Quantities, upcast types), a few µs of every call.
-                tests/test_display.py checks that both give the same object."""
-                q = object.__new__(cls)
-                q._magnitude = magnitude
-                q._units = units
-                return q
-
             def to(self, *args, **kwargs):
                 """The same quantity in another unit (``"hours"``, ``"GiB"``), still explainable, and
                 shown in that unit (``2,921,341 s``)."""
@@ -172,8 +161,8 @@ def make_result(fn: Function, calc: Calc, values: dict):
         out._how = (fn, calc, values)
         return out
     unit = calc.unit if calc.unit is not None else fn.unit
-    # the unit as pint's parsed container (cached for a unit text)
-    q = result_class().of(v, units.unit(unit)._units if isinstance(unit, str) else unit._units)
+    # a unit text as pint's parsed container (cached): the Quantity takes it without parsing or type checks
+    q = result_class()(v, units.unit(unit)._units if isinstance(unit, str) else unit)
     q._how = (fn, calc, values)
     return q
 
