@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .step import Arch, _ceil, _f, _max, _min
+from .step import Arch, _f, _max, _min, stage_split
 
 # The CUDA context (~0.5 GB), NCCL communicator buffers (~1–2 GB for a few groups) and the caching
 # allocator's fragmentation leave about 90% of HBM for tensors in large-model training (PyTorch's
@@ -66,7 +66,7 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
     """
     tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
     arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
-    per = _ceil(a.L / (pp * vp)) * vp
+    per, _ = stage_split(a.L, pp, vp)   # layers of the first stage (the one holding the embedding)
     frac_moe = a.moe_layers / a.L
     dense = per * (a.p_attn + (1 - frac_moe) * a.p_mlp + frac_moe * (a.shared * a.p_expert + a.p_router))
     dense = dense + a.p_embed + (np.where(pp == 1, a.p_head, 0.0) if arr else (a.p_head if pp == 1 else 0.0))
