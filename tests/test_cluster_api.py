@@ -40,6 +40,21 @@ def test_cluster_argument_changes_the_network():
     assert slow > 1.5 * base
 
 
+def test_framework_argument_selects_the_stack_the_published_rows_ran():
+    # Korthikanti et al. 2022 Table 5 (arXiv 2205.05198): 175B, tp8 pp8 v3, selective + SP: 13.75 s measured with
+    # 2022 Megatron-LM; the default (modern: FlashAttention, no dropout, overlapped collectives) is faster
+    t5 = ("GPT-3 175B", "A100", "tp=8 pp=8 vp=3 dp=1 mb=1", 2048, 64, "selective", "fp16")
+    old = llmcalc.train_iteration_time(*t5, framework="megatron-2022")
+    assert old.magnitude == pytest.approx(13.75, rel=0.03)
+    assert llmcalc.train_iteration_time(*t5).magnitude < 0.95 * old.magnitude
+    assert "megatron-2022" in str(old.explain())
+    # aliases, and plain PyTorch (unfused kernels, no TP overlap) is slower than Megatron-Core on the same layout
+    core = llmcalc.train_iteration_time(*LAYOUT, "selective", framework="Megatron-Core").magnitude
+    assert core == llmcalc.train_iteration_time(*LAYOUT, "selective").magnitude
+    assert llmcalc.train_iteration_time(*LAYOUT, "selective", framework="pytorch").magnitude > 1.05 * core
+    assert llmcalc.train_plan("Llama-3.1-8B", "H100", 64, 4096, 256, framework="pytorch")
+
+
 def test_train_plan_is_text_in_a_cell_and_a_search_result_in_python():
     r = llmcalc.train_plan("Llama-3.1-8B", "H100", 64, 4096, 256)
     assert isinstance(r, str) and llmcalc.Plan and "dp=" in r
@@ -84,6 +99,7 @@ def test_mfu_auto_times_the_best_layout():
     (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "A100", "tp=8 pp=4", 4096, 64, dtype="fp8"), "dtype"),
     (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "tp=8 pp=4", 4096, 64, cluster="domain=-1"), "cluster"),
     (lambda: llmcalc.train_plan("Llama-3.1-405B", "H100", 8, 4096, 8), "gpus"),
+    (lambda: llmcalc.train_iteration_time("Llama-3.1-70B", "H100", "tp=8 pp=4", 4096, 64, framework="jax"), "framework"),
 ])
 def test_bad_inputs_name_the_argument_in_python(call, arg):
     with pytest.raises(llmcalc.ArgumentError) as e:

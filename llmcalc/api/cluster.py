@@ -22,9 +22,10 @@ CLUSTER_SOURCES = [
     ("megatron-core", "model FLOPs; distributed optimizer and communication overlap"),
 ]
 CLUSTER_ASSUMPTIONS = (
-    "Framework: Megatron-Core/NeMo-style (FlashAttention, fused kernels, distributed optimizer, gradient reduction and "
-    "tensor-parallel collectives overlapped with compute — Transformer Engine's TP overlap takes 16 SMs from the GEMMs "
-    "beside it —, no dropout); mixed-precision Adam with fp32 gradients.",
+    "Framework (argument framework; default modern): Megatron-Core/NeMo-style (FlashAttention, fused kernels, "
+    "distributed optimizer, gradient reduction and tensor-parallel collectives overlapped with compute — Transformer "
+    "Engine's TP overlap takes 16 SMs from the GEMMs beside it —, no dropout); mixed-precision Adam with fp32 gradients. "
+    "The other frameworks' facts are in llmcalc/parallel/stack.py and the explanation's 'framework behaviour' line.",
     "Compute from the GPU's calibrated profile (measured on H100, derived from datasheets elsewhere); collectives are "
     "α–β rings/trees over the scale-up domain and one NIC per GPU (llmcalc/data/networks.csv, or the cluster argument).",
     f"One global fitted parameter: compute overlapped with an NCCL collective runs {1 - _step.OVERLAP:.0%} of the "
@@ -45,12 +46,12 @@ def _single(arg):
 MAX_LAYOUT_CELLS = 10_000   # ranges of seq/global_batch are timed one layout at a time (~0.2 ms each)
 
 
-def _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, value):
+def _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, framework, value):
     """``value(estimate)`` for one layout, or an array of them when seq/global_batch are ranges; returns
     (value or array, the first estimate for the explanation)."""
     def one(s, b):
         return est.estimate(model, gpu, plan, int(s), int(b), recompute=recompute, dtype=dtype, cluster=cluster,
-                            profile=profile)
+                            profile=profile, stack=framework)
     if not isinstance(seq, np.ndarray) and not isinstance(global_batch, np.ndarray):
         r = one(seq, global_batch)
         return value(r), r
@@ -75,21 +76,26 @@ def _lines(first, value):
 
 @user_function(
     "LLM_TRAIN_ITERATION_TIME", unit="s", category="training",
-    args=[A.model, A.gpu, A.plan, A.seq, A.global_batch, A.train_recompute, A.train_dtype, A.cluster, A.profile],
+    args=[A.model, A.gpu, A.plan, A.seq, A.global_batch, A.train_recompute, A.train_dtype, A.cluster, A.profile,
+          A.framework],
     formula="t = m·max(stage) + (p−1)/v·mean(stage) + exposed data-parallel communication + optimizer; stage = layers × "
             "(forward + backward [+ recompute] from the per-operator GPU model + exposed TP/CP/EP collectives) + "
             "point-to-point; m = global_batch / (dp·mb)",
     sources=CLUSTER_SOURCES, assumptions=CLUSTER_ASSUMPTIONS,
     examples=[Example(("GPT-3 175B", "A100", "tp=8 pp=8 vp=3 dp=1 mb=1", 2048, 64, "selective", "fp16"), 12.18, rel=0.02,
                       note="Korthikanti et al. 2022 Table 5 measured 13.75 s for this layout with 2022 Megatron-LM "
-                           "(no FlashAttention, dropout; that stack is scored in benchmarks/accuracy_training.py); "
-                           "the default modern stack is faster"),
+                           "(no FlashAttention, dropout); the default modern framework is faster"),
+              Example(("GPT-3 175B", "A100", "tp=8 pp=8 vp=3 dp=1 mb=1", 2048, 64, "selective", "fp16"), 13.64, rel=0.02,
+                      kwargs={"framework": "megatron-2022"},
+                      note="the same layout with the framework of the measurement: Korthikanti et al. 2022 Table 5 "
+                           "measured 13.75 s (−0.8%; every published row: benchmarks/accuracy_training.py)"),
               Example(("Llama-3.1-70B", "H100", "tp=8 pp=4 dp=32 mb=1", 8192, 512, "selective"), 4.38, rel=0.02,
                       note="model prediction (no published measurement of this exact layout)")],
 )
-def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile):
+def train_iteration_time(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, framework):
     """Seconds per optimizer step of a parallel layout on a GPU cluster."""
-    v, first = _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, lambda r: r.seconds)
+    v, first = _estimates(model, gpu, plan, seq, global_batch, recompute, dtype, cluster, profile, framework,
+                          lambda r: r.seconds)
     return Calc(v, _lines(first, v))
 
 
@@ -116,7 +122,8 @@ train_mfu = variant(
 
 @user_function(
     "LLM_TRAIN_PLAN", unit="", result="text", category="training",
-    args=[A.model, A.gpu, _single(A.gpus), _single(A.seq), _single(A.global_batch), A.train_dtype, A.cluster, A.profile],
+    args=[A.model, A.gpu, _single(A.gpus), _single(A.seq), _single(A.global_batch), A.train_dtype, A.cluster, A.profile,
+          A.framework],
     formula="every layout tp·pp·cp·dp = GPUs (tp | heads, ≤ the scale-up domain; pp ≤ layers; dp | global_batch; vp, ep, "
             "micro-batch, recomputation, ZeRO 1–3), timed as LLM_TRAIN_ITERATION_TIME; the fastest that fits in memory",
     sources=CLUSTER_SOURCES, assumptions=CLUSTER_ASSUMPTIONS,
@@ -124,9 +131,10 @@ train_mfu = variant(
                       note="model prediction: the fastest layout of 1,024 H100s for Llama 3.1 70B at 8K context, "
                            "4M-token batches")],
 )
-def train_plan(model, gpu, gpus, seq, global_batch, dtype, cluster, profile):
+def train_plan(model, gpu, gpus, seq, global_batch, dtype, cluster, profile, framework):
     """The fastest parallel layout (tp, pp, cp, dp, ep, vp, micro-batch, ZeRO) of a GPU count that fits in memory."""
-    r = srch.search(model, gpu, int(gpus), seq, global_batch, dtype=dtype, cluster=cluster, profile=profile)
+    r = srch.search(model, gpu, int(gpus), seq, global_batch, dtype=dtype, cluster=cluster, profile=profile,
+                    stack=framework)
     return Calc(r.best.plan.text(), r.lines, [f"Best of {r.evaluated:,} layouts ({r.fitting:,} fit); "
                                                f"recompute {r.best.recompute}; MFU {100 * r.best.mfu:.1f}%; "
                                                f"{fmt(r.best.seconds, 's')} per step."], detail=r)

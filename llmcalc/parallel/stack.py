@@ -133,6 +133,21 @@ STACKS = {
 }
 
 
+# what users may call a stack (the ``framework`` argument); the keys of STACKS are accepted as they are
+ALIASES = {"megatron-core": "modern", "megatron": "modern", "nemo": "modern", "torchtitan": "modern",
+           "pytorch": "reference"}
+
+
+def framework(value, name="framework") -> str:
+    """The :data:`STACKS` key of a framework name (``"megatron-core"`` → ``"modern"``), or ArgumentError naming ``name``."""
+    key = str(value).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in STACKS:
+        raise ArgumentError(name, f"unknown framework {str(value)[:40]!r}; use one of {', '.join(STACKS)} "
+                                  f"(or {', '.join(ALIASES)})")
+    return key
+
+
 def stack(name="modern") -> Stack:
     if isinstance(name, Stack):
         return name
