@@ -55,6 +55,24 @@ def test_framework_argument_selects_the_stack_the_published_rows_ran():
     assert llmcalc.train_plan("Llama-3.1-8B", "H100", 64, 4096, 256, framework="pytorch")
 
 
+def test_framework_auto_times_fully_sharded_data_parallel_as_plain_pytorch():
+    # zero=3/fsdp alone is a PyTorch FSDP / DeepSpeed ZeRO-3 job (the model's own PyTorch code, unfused kernels):
+    # the default times it with the plain-PyTorch stack; tensor/pipeline layouts stay Megatron-Core
+    fsdp = ("Llama-2-7B", "A100", "zero=fsdp dp=128 mb=2", 4096, 1024, "none")
+    auto = llmcalc.train_iteration_time(*fsdp).magnitude
+    assert auto == llmcalc.train_iteration_time(*fsdp, framework="pytorch").magnitude
+    assert auto > 1.05 * llmcalc.train_iteration_time(*fsdp, framework="modern").magnitude
+    assert "reference" in str(llmcalc.train_iteration_time.explain(*fsdp))
+    assert llmcalc.train_iteration_time(*LAYOUT, "selective").magnitude == \
+        llmcalc.train_iteration_time(*LAYOUT, "selective", framework="modern").magnitude
+    # the layout search times the same layouts the same way
+    from llmcalc.parallel import search as srch
+    r = srch.search(llmcalc.model("Llama-2-7B"), llmcalc.gpu("A100"), 128, 4096, 1024, top=400)
+    row = next(x for x in r.table if x["plan"].startswith("dp=128 "))
+    one = llmcalc.train_iteration_time("Llama-2-7B", "A100", row["plan"], 4096, 1024, row["recompute"]).magnitude
+    assert one == pytest.approx(row["seconds"], rel=1e-9)
+
+
 def test_train_plan_is_text_in_a_cell_and_a_search_result_in_python():
     r = llmcalc.train_plan("Llama-3.1-8B", "H100", 64, 4096, 256)
     assert isinstance(r, str) and llmcalc.Plan and "dp=" in r

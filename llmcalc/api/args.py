@@ -7,7 +7,7 @@ them to the implementation as one record (``serving.gpus``, ``serving.dtype``, â
 from ..hardware import DTYPE_BYTES, normalize_dtype
 from ..kinds import (Boolean, Choice, FilePath, Fraction, FractionOrAuto, GPURef, ModelOrParams, ModelRef, Number,
                      ParamsRef, PlanRef, RecomputeMode, Text)
-from ..parallel.stack import STACKS, framework as _framework
+from ..parallel.stack import AUTO, STACKS, framework as _framework
 from ..perf.serving_engine import engine_names
 from ..registry import Arg, Group
 
@@ -48,11 +48,12 @@ train_recompute = Arg("recompute", RecomputeMode(), "activation recomputation: f
                       "that fits); TRUE/FALSE = full/none", "auto")
 train_dtype = Arg("dtype", Choice(("bf16", "fp16", "fp8", "fp4")), "training precision: bf16, fp16, or fp8/fp4 GEMMs "
                   "(Transformer Engine; the rest in 16-bit)", "bf16")
-framework = Arg("framework", Choice(tuple(STACKS), _framework), "training framework whose kernels and overlaps are "
+framework = Arg("framework", Choice((AUTO, *STACKS), _framework), "training framework whose kernels and overlaps are "
                 "modelled: modern (Megatron-Core / NeMo / TorchTitan: FlashAttention, fused kernels, overlapped "
-                "collectives), reference (plain PyTorch: unfused kernels, as llmcalc's H100 runs), megatron-2020/2021/2022 "
-                "(the Megatron-LM versions of the published tables), deepspeed-2021, megatron-deepspeed-2022 (BLOOM)",
-                "modern")
+                "collectives), reference (plain PyTorch: unfused kernels, as llmcalc's H100 runs; alias pytorch, fsdp), "
+                "megatron-2020/2021/2022 (the Megatron-LM versions of the published tables), deepspeed-2021, "
+                "megatron-deepspeed-2022 (BLOOM); auto: reference for a fully sharded data-parallel layout (zero=3 or "
+                "fsdp alone: PyTorch FSDP / DeepSpeed ZeRO-3 jobs), modern otherwise", AUTO)
 cluster = Arg("cluster", Text(200), "network overrides, e.g. \"domain=72 scaleup=900GB/s scaleout=800Gb/s\" (scale-up domain "
               "size, and per-GPU bandwidth per direction of the scale-up link and the NIC); default: the GPU's typical "
               "cluster (llmcalc/data/networks.csv)", None)

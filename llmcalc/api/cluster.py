@@ -22,10 +22,12 @@ CLUSTER_SOURCES = [
     ("megatron-core", "model FLOPs; distributed optimizer and communication overlap"),
 ]
 CLUSTER_ASSUMPTIONS = (
-    "Framework (argument framework; default modern): Megatron-Core/NeMo-style (FlashAttention, fused kernels, "
-    "distributed optimizer, gradient reduction and tensor-parallel collectives overlapped with compute — Transformer "
-    "Engine's TP overlap takes 16 SMs from the GEMMs beside it —, no dropout); mixed-precision Adam with fp32 gradients. "
-    "The other frameworks' facts are in llmcalc/parallel/stack.py and the explanation's 'framework behaviour' line.",
+    "Framework (argument framework): Megatron-Core/NeMo-style (FlashAttention, fused kernels, distributed optimizer, "
+    "gradient reduction and tensor-parallel collectives overlapped with compute — Transformer Engine's TP overlap takes "
+    "16 SMs from the GEMMs beside it —, no dropout), except that the default (auto) times a fully sharded data-parallel "
+    "layout (zero=3/fsdp alone) as the plain-PyTorch job it is (FSDP, DeepSpeed ZeRO-3: unfused norms, activations and "
+    "RoPE, as llmcalc's H100 runs); mixed-precision Adam with fp32 gradients. Each framework's facts: "
+    "llmcalc/parallel/stack.py, and the explanation's 'framework behaviour' line.",
     "Compute from the GPU's calibrated profile (measured on H100, derived from datasheets elsewhere); collectives are "
     "α–β rings/trees over the scale-up domain and one NIC per GPU (llmcalc/data/networks.csv, or the cluster argument).",
     f"One global fitted parameter: compute overlapped with an NCCL collective runs {1 - _step.OVERLAP:.0%} of the "

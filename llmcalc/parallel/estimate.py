@@ -29,6 +29,7 @@ from ..perf.profile import resolve as resolve_profile
 from ..units import parse_quantity
 from . import flops as fl
 from . import memory as mem
+from . import stack as st
 from . import step
 from .plan import Plan, parse as parse_plan
 from .stack import Stack, stack as get_stack
@@ -269,7 +270,7 @@ def _evaluate(a, prof, gpu, cl, stack, dtype, seq, gbs, lay: dict):
 
 
 def estimate(model, gpu, plan, seq, global_batch, recompute="auto", dtype="bf16", cluster=None, profile=None,
-             stack="modern") -> TrainEstimate:
+             stack=st.AUTO) -> TrainEstimate:
     """Time, memory and MFU of one layout (the micro-batch and recomputation it leaves open are chosen).
 
     Raises ArgumentError naming ``plan`` when the layout does not divide the model or does not fit."""
@@ -280,7 +281,7 @@ def estimate(model, gpu, plan, seq, global_batch, recompute="auto", dtype="bf16"
     check_plan(model, plan, seq, gbs)
     cl = parse_cluster(cluster, gpu)
     prof = resolve_profile(gpu, profile)
-    stk = get_stack(stack)
+    stk = get_stack(st.for_layout(stack, plan.tp, plan.pp, plan.cp, plan.shard_level) if isinstance(stack, str) else stack)
     a = step.arch(model)
     per_replica = gbs // plan.dp
     mbs = [plan.mb] if plan.mb is not None else micro_batches(per_replica)

@@ -30,7 +30,7 @@ from . import memory as mem
 from . import step
 from .estimate import RECOMPUTE_MODES, TrainEstimate, estimate, parse_cluster, parse_dtype
 from .plan import Plan
-from .stack import stack as get_stack
+from .stack import AUTO, plain_pytorch, stack as get_stack
 
 MAX_SEARCH_MB = 16
 MAX_VP = 8
@@ -138,14 +138,14 @@ class PlanSearch:
         return out
 
 
-def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, profile=None, stack="modern",
+def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, profile=None, stack=AUTO,
            top: int = 10) -> PlanSearch:
     """The fastest layout that fits, and the next best distinct layouts (at most ``top``)."""
     gpus, seq, gbs = int(gpus), int(seq), int(global_batch)
     dtype = parse_dtype(dtype, gpu)
     cl = parse_cluster(cluster, gpu)
     prof = resolve_profile(gpu, profile)
-    stk = get_stack(stack)
+    stk = get_stack("modern" if stack == AUTO else stack)
     a = step.arch(model)
     cand = candidates(model, gpus, seq, gbs, cl.scale_up_size)
     if not cand:
@@ -154,6 +154,16 @@ def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, prof
                                     f"batch of {gbs:,} sequences: dp must divide the batch")
     res = step.iteration(a, prof, gpu, cl, seq=seq, global_batch=gbs, stack=stk, dtype=dtype, **cand)
     memb = mem.breakdown(a, seq=seq, global_batch=gbs, stack=stk, dtype=dtype, **cand)
+    if stack == AUTO:
+        # fully sharded data-parallel layouts are plain-PyTorch jobs: time them with that stack
+        pt = plain_pytorch(cand["tp"], cand["pp"], cand["cp"], cand["shard"])
+        if pt.any():
+            sub = {k: v[pt] for k, v in cand.items()}
+            ref = get_stack("reference")
+            res_pt = step.iteration(a, prof, gpu, cl, seq=seq, global_batch=gbs, stack=ref, dtype=dtype, **sub)
+            mem_pt = mem.breakdown(a, seq=seq, global_batch=gbs, stack=ref, dtype=dtype, **sub)
+            res["total"], memb["total"] = res["total"].copy(), np.broadcast_to(memb["total"], pt.shape).copy()
+            res["total"][pt], memb["total"][pt] = res_pt["total"], mem_pt["total"]
     cap = mem.usable(gpu)
     fits = memb["total"] <= cap
     n_fit = int(fits.sum())
@@ -186,5 +196,5 @@ def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, prof
             break
     first = table[0]
     best = estimate(model, gpu, first["layout"], seq, gbs, recompute=first["recompute"], dtype=dtype, cluster=cl,
-                    profile=prof, stack=stk)
+                    profile=prof, stack=stack)
     return PlanSearch(best, table, len(t), n_fit)

@@ -135,17 +135,35 @@ STACKS = {
 
 # what users may call a stack (the ``framework`` argument); the keys of STACKS are accepted as they are
 ALIASES = {"megatron-core": "modern", "megatron": "modern", "nemo": "modern", "torchtitan": "modern",
-           "pytorch": "reference"}
+           "pytorch": "reference", "fsdp": "reference"}
+AUTO = "auto"
 
 
 def framework(value, name="framework") -> str:
-    """The :data:`STACKS` key of a framework name (``"megatron-core"`` → ``"modern"``), or ArgumentError naming ``name``."""
+    """The :data:`STACKS` key of a framework name (``"megatron-core"`` → ``"modern"``), ``"auto"``, or
+    ArgumentError naming ``name``."""
     key = str(value).strip().lower()
     key = ALIASES.get(key, key)
-    if key not in STACKS:
-        raise ArgumentError(name, f"unknown framework {str(value)[:40]!r}; use one of {', '.join(STACKS)} "
+    if key != AUTO and key not in STACKS:
+        raise ArgumentError(name, f"unknown framework {str(value)[:40]!r}; use auto or one of {', '.join(STACKS)} "
                                   f"(or {', '.join(ALIASES)})")
     return key
+
+
+def plain_pytorch(tp, pp, cp, shard):
+    """Whether ``framework="auto"`` takes a layout for a plain-PyTorch job: fully sharded data parallelism alone
+    (ZeRO-3 / FSDP with tp = pp = cp = 1). PyTorch FSDP and DeepSpeed ZeRO-3 run the model's own PyTorch code
+    (Hugging Face or llm-foundry style: FlashAttention, unfused norms, activations and RoPE), which the
+    ``reference`` stack times — the engine llmcalc's H100 runs were measured with; tensor, pipeline or context
+    parallel layouts are Megatron-Core/NeMo jobs (``modern``). Broadcasts over arrays of layouts."""
+    return (tp == 1) & (pp == 1) & (cp == 1) & (shard == 3)
+
+
+def for_layout(name, tp, pp, cp, shard) -> str:
+    """The stack key a framework name means for one layout (``auto`` resolved by :func:`plain_pytorch`)."""
+    if name != AUTO:
+        return name
+    return "reference" if plain_pytorch(tp, pp, cp, shard) else "modern"
 
 
 def stack(name="modern") -> Stack:
