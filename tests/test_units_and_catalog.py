@@ -102,7 +102,11 @@ def test_gpu_aliases(alias, name):
                                         ("gpt-3", "GPT-3 175B"), ("mixtral-8x7b", "Mixtral-8x7B-v0.1"),
                                         ("qwen2.5-72b", "Qwen2.5-72B"), ("gemma-2-9b", "Gemma-2-9B"),
                                         ("deepseek-v3", "DeepSeek-V3"), ("llama-3.1-405b", "Llama-3.1-405B"),
-                                        ("llama-65b", "LLaMA-1 65B"), ("mistral-7b", "Mistral-7B-v0.1")])
+                                        ("llama-65b", "LLaMA-1 65B"), ("mistral-7b", "Mistral-7B-v0.1"),
+                                        ("meta-llama/Llama-3.3-70B-Instruct", "Llama-3.3-70B"),
+                                        ("llama-3.3-70b-instruct", "Llama-3.3-70B"), ("deepseek-r1", "DeepSeek-R1"),
+                                        ("Falcon 180B", "Falcon-180B"), ("GPT-J 6B", "GPT-J-6B"),
+                                        ("EleutherAI/gpt-j-6b", "GPT-J-6B")])
 def test_model_aliases(alias, name):
     assert llmcalc.model(alias).name == name
 
