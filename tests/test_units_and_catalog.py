@@ -106,7 +106,10 @@ def test_gpu_aliases(alias, name):
                                         ("meta-llama/Llama-3.3-70B-Instruct", "Llama-3.3-70B"),
                                         ("llama-3.3-70b-instruct", "Llama-3.3-70B"), ("deepseek-r1", "DeepSeek-R1"),
                                         ("Falcon 180B", "Falcon-180B"), ("GPT-J 6B", "GPT-J-6B"),
-                                        ("EleutherAI/gpt-j-6b", "GPT-J-6B")])
+                                        ("EleutherAI/gpt-j-6b", "GPT-J-6B"), ("Qwen/Qwen3-32B", "Qwen3-32B"),
+                                        ("qwen2.5-32b-instruct", "Qwen2.5-32B"), ("Qwen3 30B A3B", "Qwen3-30B-A3B"),
+                                        ("mistral-large-2407", "Mistral-Large-Instruct-2407"),
+                                        ("nemotron-4-340b-instruct", "Nemotron-4-340B")])
 def test_model_aliases(alias, name):
     assert llmcalc.model(alias).name == name
 
