@@ -93,7 +93,8 @@ def test_results_are_quantities_and_counts_are_ints():
 @pytest.mark.parametrize("alias,name", [("A100", "A100-SXM4-80GB"), ("a100-80gb", "A100-SXM4-80GB"),
                                         ("A100-40GB", "A100-SXM4-40GB"), ("h100", "H100-SXM5-80GB"),
                                         ("H200", "H200-SXM-141GB"), ("mi300x", "MI300X"), ("TPU v5e", "TPU-v5e"),
-                                        ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p")])
+                                        ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p"),
+                                        ("H800", "H800-SXM5-80GB"), ("a800", "A800-SXM4-80GB"), ("H20", "H20")])
 def test_gpu_aliases(alias, name):
     assert llmcalc.gpu(alias).name == name
 
@@ -200,6 +201,10 @@ def test_interconnect_text_keeps_its_parentheses():
     ("V100-16GB", "memory_GiB", 16),           # nvidia-smi: 16,384 MiB
     ("GH200", "memory_GiB", 97871 / 1024),     # nvidia-smi on Lambda's GH200: 97,871 MiB
     ("V100-16GB", "price_per_hour", 0.79),     # Lambda's "8x Tesla V100" are 16 GB parts
+    ("H800", "interconnect_GBps", 400),        # DeepSeek (ISCA 2025): H800 SXM NVLink 900 -> 400 GB/s
+    ("H800", "bf16_TFLOPS", 989),              # dense, as H100 SXM5
+    ("A800", "interconnect_GBps", 400),        # the A100 with NVLink 600 -> 400 GB/s
+    ("H20", "bf16_TFLOPS", 148),               # capped Hopper: dense BF16 148
 ])
 def test_audited_catalog_values(name, field, value):
     assert llmcalc.gpu(name, field).magnitude == pytest.approx(value, rel=1e-9)
