@@ -94,7 +94,8 @@ def test_results_are_quantities_and_counts_are_ints():
                                         ("A100-40GB", "A100-SXM4-40GB"), ("h100", "H100-SXM5-80GB"),
                                         ("H200", "H200-SXM-141GB"), ("mi300x", "MI300X"), ("TPU v5e", "TPU-v5e"),
                                         ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p"),
-                                        ("H800", "H800-SXM5-80GB"), ("a800", "A800-SXM4-80GB"), ("H20", "H20")])
+                                        ("H800", "H800-SXM5-80GB"), ("a800", "A800-SXM4-80GB"), ("H20", "H20"),
+                                        ("b300", "B300"), ("GB300", "GB300 (per GPU)"), ("mi355x", "MI355X")])
 def test_gpu_aliases(alias, name):
     assert llmcalc.gpu(alias).name == name
 
@@ -205,6 +206,11 @@ def test_interconnect_text_keeps_its_parentheses():
     ("H800", "bf16_TFLOPS", 989),              # dense, as H100 SXM5
     ("A800", "interconnect_GBps", 400),        # the A100 with NVLink 600 -> 400 GB/s
     ("H20", "bf16_TFLOPS", 148),               # capped Hopper: dense BF16 148
+    ("B300", "bf16_TFLOPS", 2250),             # HGX B300: FP16/BF16 36 PFLOPS sparse per 8 GPUs
+    ("B300", "fp4_TFLOPS", 13500),             # HGX B300: FP4 "144 | 108 PFLOPS" sparse | dense per 8 GPUs
+    ("GB300", "fp4_TFLOPS", 15000),            # GB300 NVL72: 1,080 PFLOPS without sparsity / 72
+    ("MI355X", "memory_GiB", 288),             # ROCm: 288 GiB
+    ("MI355X", "bf16_TFLOPS", 2516.6),         # 2400 MHz x 1024 matrix cores x 512 FMA x 2 (AMD prints 2.5 PF)
 ])
 def test_audited_catalog_values(name, field, value):
     assert llmcalc.gpu(name, field).magnitude == pytest.approx(value, rel=1e-9)
