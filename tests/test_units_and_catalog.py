@@ -95,7 +95,8 @@ def test_results_are_quantities_and_counts_are_ints():
                                         ("H200", "H200-SXM-141GB"), ("mi300x", "MI300X"), ("TPU v5e", "TPU-v5e"),
                                         ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p"),
                                         ("H800", "H800-SXM5-80GB"), ("a800", "A800-SXM4-80GB"), ("H20", "H20"),
-                                        ("b300", "B300"), ("GB300", "GB300 (per GPU)"), ("mi355x", "MI355X")])
+                                        ("b300", "B300"), ("GB300", "GB300 (per GPU)"), ("mi355x", "MI355X"),
+                                        ("RTX 4090", "RTX-4090")])
 def test_gpu_aliases(alias, name):
     assert llmcalc.gpu(alias).name == name
 
@@ -211,6 +212,7 @@ def test_interconnect_text_keeps_its_parentheses():
     ("GB300", "fp4_TFLOPS", 15000),            # GB300 NVL72: 1,080 PFLOPS without sparsity / 72
     ("MI355X", "memory_GiB", 288),             # ROCm: 288 GiB
     ("MI355X", "bf16_TFLOPS", 2516.6),         # 2400 MHz x 1024 matrix cores x 512 FMA x 2 (AMD prints 2.5 PF)
+    ("RTX 4090", "bf16_TFLOPS", 165.2),        # Ada whitepaper: FP32 accumulate (FP16 accumulate is 330.3)
 ])
 def test_audited_catalog_values(name, field, value):
     assert llmcalc.gpu(name, field).magnitude == pytest.approx(value, rel=1e-9)
