@@ -93,7 +93,10 @@ def test_results_are_quantities_and_counts_are_ints():
 @pytest.mark.parametrize("alias,name", [("A100", "A100-SXM4-80GB"), ("a100-80gb", "A100-SXM4-80GB"),
                                         ("A100-40GB", "A100-SXM4-40GB"), ("h100", "H100-SXM5-80GB"),
                                         ("H200", "H200-SXM-141GB"), ("mi300x", "MI300X"), ("TPU v5e", "TPU-v5e"),
-                                        ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p")])
+                                        ("L40S", "L40S"), ("L4", "L4"), ("B200", "B200"), ("tpu-v5p", "TPU-v5p"),
+                                        ("H800", "H800-SXM5-80GB"), ("a800", "A800-SXM4-80GB"), ("H20", "H20"),
+                                        ("b300", "B300"), ("GB300", "GB300 (per GPU)"), ("mi355x", "MI355X"),
+                                        ("RTX 4090", "RTX-4090")])
 def test_gpu_aliases(alias, name):
     assert llmcalc.gpu(alias).name == name
 
@@ -102,7 +105,17 @@ def test_gpu_aliases(alias, name):
                                         ("gpt-3", "GPT-3 175B"), ("mixtral-8x7b", "Mixtral-8x7B-v0.1"),
                                         ("qwen2.5-72b", "Qwen2.5-72B"), ("gemma-2-9b", "Gemma-2-9B"),
                                         ("deepseek-v3", "DeepSeek-V3"), ("llama-3.1-405b", "Llama-3.1-405B"),
-                                        ("llama-65b", "LLaMA-1 65B"), ("mistral-7b", "Mistral-7B-v0.1")])
+                                        ("llama-65b", "LLaMA-1 65B"), ("mistral-7b", "Mistral-7B-v0.1"),
+                                        ("meta-llama/Llama-3.3-70B-Instruct", "Llama-3.3-70B"),
+                                        ("llama-3.3-70b-instruct", "Llama-3.3-70B"), ("deepseek-r1", "DeepSeek-R1"),
+                                        ("Falcon 180B", "Falcon-180B"), ("GPT-J 6B", "GPT-J-6B"),
+                                        ("EleutherAI/gpt-j-6b", "GPT-J-6B"), ("Qwen/Qwen3-32B", "Qwen3-32B"),
+                                        ("qwen2.5-32b-instruct", "Qwen2.5-32B"), ("Qwen3 30B A3B", "Qwen3-30B-A3B"),
+                                        ("mistral-large-2407", "Mistral-Large-Instruct-2407"),
+                                        ("nemotron-4-340b-instruct", "Nemotron-4-340B"), ("dbrx-instruct", "DBRX"),
+                                        ("xai-org/grok-1", "Grok-1"), ("llama-4-scout", "Llama-4-Scout-17B-16E"),
+                                        ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", "Llama-4-Maverick-17B-128E"),
+                                        ("openai/gpt-oss-120b", "gpt-oss-120b"), ("GPT-OSS-20B", "gpt-oss-20b")])
 def test_model_aliases(alias, name):
     assert llmcalc.model(alias).name == name
 
@@ -190,6 +203,16 @@ def test_interconnect_text_keeps_its_parentheses():
     ("V100-16GB", "memory_GiB", 16),           # nvidia-smi: 16,384 MiB
     ("GH200", "memory_GiB", 97871 / 1024),     # nvidia-smi on Lambda's GH200: 97,871 MiB
     ("V100-16GB", "price_per_hour", 0.79),     # Lambda's "8x Tesla V100" are 16 GB parts
+    ("H800", "interconnect_GBps", 400),        # DeepSeek (ISCA 2025): H800 SXM NVLink 900 -> 400 GB/s
+    ("H800", "bf16_TFLOPS", 989),              # dense, as H100 SXM5
+    ("A800", "interconnect_GBps", 400),        # the A100 with NVLink 600 -> 400 GB/s
+    ("H20", "bf16_TFLOPS", 148),               # capped Hopper: dense BF16 148
+    ("B300", "bf16_TFLOPS", 2250),             # HGX B300: FP16/BF16 36 PFLOPS sparse per 8 GPUs
+    ("B300", "fp4_TFLOPS", 13500),             # HGX B300: FP4 "144 | 108 PFLOPS" sparse | dense per 8 GPUs
+    ("GB300", "fp4_TFLOPS", 15000),            # GB300 NVL72: 1,080 PFLOPS without sparsity / 72
+    ("MI355X", "memory_GiB", 288),             # ROCm: 288 GiB
+    ("MI355X", "bf16_TFLOPS", 2516.6),         # 2400 MHz x 1024 matrix cores x 512 FMA x 2 (AMD prints 2.5 PF)
+    ("RTX 4090", "bf16_TFLOPS", 165.2),        # Ada whitepaper: FP32 accumulate (FP16 accumulate is 330.3)
 ])
 def test_audited_catalog_values(name, field, value):
     assert llmcalc.gpu(name, field).magnitude == pytest.approx(value, rel=1e-9)
@@ -197,6 +220,17 @@ def test_audited_catalog_values(name, field, value):
 
 def test_v100_32gb_does_not_carry_the_16gb_price():
     assert llmcalc.gpu("V100-32GB").price_per_hour is None
+
+
+def test_moe_entries_count_what_their_cards_count():
+    # gpt-oss: the published active counts leave out the input embedding; llmcalc's include it
+    oss = llmcalc.model("gpt-oss-120b")
+    assert oss.params() == pytest.approx(116.83e9, rel=1e-4)
+    assert oss.params(active=True) - oss.embedding_params() == pytest.approx(5.13e9, rel=2e-3)
+    # Llama 4 Maverick: MoE every second layer, stored as 24 dense + 24 MoE layers (order-free counts)
+    mav = llmcalc.model("llama-4-maverick")
+    assert (mav.dense_layers, mav.moe_layers, mav.shared_experts) == (24, 24, 1)
+    assert mav.params(active=True) == pytest.approx(17.2e9, rel=0.01)
 
 
 def test_model_fields_as_their_configs_say():
