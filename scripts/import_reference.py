@@ -9,6 +9,9 @@ source), applies the corrections below (each with its reason and source, recorde
 notes) and adds accelerators that price rows name. Every output row keeps the `sources`,
 `verification` and `notes` of its input row. prices.csv is copied with its own corrections; every
 price row must name a catalog GPU (tests/test_units_and_catalog.py checks it).
+
+Rows of the catalog that the reference does not have (entries added later, each with its own sources and
+verification, e.g. Llama-3.3-70B, H800, B300) are kept as they are, after the imported rows.
 """
 from __future__ import annotations
 
@@ -191,6 +194,16 @@ def memory_bytes(row) -> tuple[int, str]:
     return int(label * 1e9), f"label {label:g} GB read as decimal GB (conservative)"
 
 
+def added_later(name: str, imported: list[dict]) -> list[dict]:
+    """The rows of the current catalog file ``name`` whose names the import does not produce (kept as they are)."""
+    path = OUT / name
+    if not path.exists():
+        return []
+    produced = {r["name"] for r in imported}
+    with open(path, newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["name"] not in produced]
+
+
 def gpus(src: Path):
     rows = [fix(r, GPU_FIXES) for r in csv.DictReader(open(src / "gpus.csv", encoding="utf-8"))]
     v100 = next(i for i, r in enumerate(rows) if r["name"] == "V100-SXM2-32GB")
@@ -202,6 +215,7 @@ def gpus(src: Path):
             "fp8_TFLOPS", "int8_TOPS", "fp4_TFLOPS", "interconnect", "interconnect_GBps",
             "interconnect_direction", "tdp_W", "release_year", "price_usd_per_gpu_hour", "price_date",
             "price_source", "verification", "sources", "notes"]
+    later = added_later("gpus.csv", rows)
     with open(OUT / "gpus.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, cols)
         w.writeheader()
@@ -222,6 +236,7 @@ def gpus(src: Path):
                 "price_source": price[2], "verification": r["verification"], "sources": r["sources"],
                 "notes": r["notes"],
             })
+        w.writerows(later)
 
 
 MODEL_ALIASES = {
@@ -242,6 +257,7 @@ def models(src: Path):
             "norms_per_layer", "embedding_norm", "parallel_attention", "params_published", "params_active_published",
             "params_reference_B", "params_active_reference_B", "training_tokens", "release",
             "verification", "sources", "notes"]
+    later = added_later("models.csv", rows)
     with open(OUT / "models.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, cols)
         w.writeheader()
@@ -294,6 +310,7 @@ def models(src: Path):
                 "training_tokens": r["training_tokens"], "release": r["release"],
                 "verification": r.get("verification", ""), "sources": r["sources"], "notes": notes,
             })
+        w.writerows(later)
 
 
 def prices(src: Path):
