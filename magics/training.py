@@ -9,7 +9,8 @@ With ``plan: auto`` (or a layout, ``plan: tp=8 pp=4 dp=32``) the utilisation is 
 predicted: each row gets the fastest layout of its GPU count (``train_plan``) or the layout's step
 time (``train_iteration_time``), its MFU, and the training time that follows; ``seq:``,
 ``global_batch:`` and ``dtype:`` shape the run (default: the model's context up to 8,192 tokens and
-max(4 Mi tokens, 1,024 per GPU) per step). Sweep ``gpus:`` to see MFU and days against the GPU count.
+max(4 Mi tokens, 1,024 per GPU) per step), ``framework:`` whose kernels are modelled (default auto).
+Sweep ``gpus:`` to see MFU and days against the GPU count.
 
 One row per combination: training time on the GPUs given and whether it meets the deadline
 (``deadline:``, also written ``days:``), and
@@ -62,6 +63,7 @@ SEQ = ScenarioField("seq", "sequence length", arg=("train_plan", "seq"), aliases
 GLOBAL_BATCH = ScenarioField("global_batch", "global batch", arg=("train_plan", "global_batch"),
                              aliases=("global_batch_size", "gbs"))
 DTYPE = ScenarioField("dtype", "precision", arg=("train_plan", "dtype"), aliases=("precision",))
+FRAMEWORK = ScenarioField("framework", "framework", arg=("train_plan", "framework"), aliases=("stack",))
 
 
 def _planned(row: Row, model, gpu, gpus, tokens, recompute):
@@ -80,13 +82,13 @@ def _planned(row: Row, model, gpu, gpus, tokens, recompute):
     seq, gbs = budget.shape(m, gpus)
     seq = int(row.value("seq")) if row.value("seq") is not None else seq
     gbs = int(row.value("global_batch")) if row.value("global_batch") is not None else gbs
-    dtype = row.text("dtype")
+    shape = dict(dtype=row.text("dtype"), framework=row.text("framework"))
     if plan == "auto":
-        r = row.call("train_plan", model, gpu, gpus, seq, gbs, dtype=dtype)
+        r = row.call("train_plan", model, gpu, gpus, seq, gbs, **shape)
         step, mfu, layout, because = r.seconds, r.mfu, str(r), [r]
     else:
-        t = row.call("train_iteration_time", model, gpu, row.text("plan"), seq, gbs, dtype=dtype)
-        u = row.call("train_mfu", model, gpu, row.text("plan"), seq, gbs, dtype=dtype)
+        t = row.call("train_iteration_time", model, gpu, row.text("plan"), seq, gbs, **shape)
+        u = row.call("train_mfu", model, gpu, row.text("plan"), seq, gbs, **shape)
         step, mfu, layout, because = float(t.magnitude), float(u), plan.text(), [t, u]
     k = 8.0 if recompute in (None, True) or str(recompute).strip().lower() in ("true", "yes", "1") else 6.0
     equivalent = k * float(m.params()) * seq * gbs / (gpus * llmcalc.gpu(gpu).peak_flops("bf16") * step)
@@ -158,7 +160,7 @@ def _deadline(s) -> list[tuple[float, str]]:
 TRAINING = ScenarioKind(
     name="training", aliases=("train",), title="Training scenario",
     fields=(MODEL, TOKENS, GPU, GPUS, PRICE, DEADLINE, MFU, RECOMPUTE, BYTES_PER_PARAM, ZERO, PLAN, SEQ, GLOBAL_BATCH,
-            DTYPE),
+            DTYPE, FRAMEWORK),
     told_by=("tokens", "deadline", "recompute", "bytes_per_param", "zero", "plan", "global_batch"),
     required=("model", "tokens", "gpu"),
     evaluate=evaluate,

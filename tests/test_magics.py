@@ -433,6 +433,14 @@ def test_training_scenario_plans_the_layout_per_gpu_count(ip, capsys):
     assert s.column("step_time")[0] == pytest.approx(t)
     ip.run_cell("%%llmcost\nmodel: Llama-3.1-70B\ntokens: 15T\ngpu: 1024 x H100\nplan: auto\nmfu: 0.4\n")
     assert "not both" in capsys.readouterr().err
+    # framework: is train_iteration_time's argument (Korthikanti et al. 2022 Table 5 layout, 2022 Megatron-LM)
+    s = scenario(ip, capsys, "%%llmcost --no-plot\nmodel: GPT-3 175B\ntokens: 300B\ngpu: A100\n"
+                             "plan: tp=8 pp=8 vp=3 dp=1 mb=1\nseq: 2048\nglobal_batch: 64\ndtype: fp16\n"
+                             "framework: megatron-2022\n")
+    t = llmcalc.train_iteration_time("GPT-3 175B", "A100", "tp=8 pp=8 vp=3 dp=1 mb=1", 2048, 64, dtype="fp16",
+                                     framework="megatron-2022").magnitude
+    assert s.column("step_time")[0] == pytest.approx(t) and t > 1.05 * llmcalc.train_iteration_time(
+        "GPT-3 175B", "A100", "tp=8 pp=8 vp=3 dp=1 mb=1", 2048, 64, dtype="fp16").magnitude
 
 
 def test_training_scenario_mfu_range(ip, capsys):
