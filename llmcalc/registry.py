@@ -157,7 +157,7 @@ class Function:
             return values
         kwargs = dict(values)
         for g in self.groups:
-            kwargs[g.name] = g.record(*[kwargs.pop(name) for name in g.names])
+            kwargs[g.name] = g.record(*map(kwargs.pop, g.names))
         return kwargs
 
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
@@ -215,7 +215,10 @@ class Function:
 def _check_shapes(values: dict):
     """Lists/ranges given for several arguments must broadcast (same shape, or one of them 1);
     returns the shape of the result (None when every argument is a single value)."""
-    arrays = [(k, v.shape) for k, v in values.items() if isinstance(v, np.ndarray)]
+    arrays = []
+    for k, v in values.items():   # (a loop: most calls have no array, and a comprehension costs its own frame)
+        if isinstance(v, np.ndarray):
+            arrays.append((k, v.shape))
     if not arrays:
         return None
     for i in range(1, len(arrays)):
