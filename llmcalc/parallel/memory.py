@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .step import Arch, _any_array, _f, _max, _min, stage_split
+from .step import Arch, _any_array, _f, _layout, _max, _min, stage_split
 
 # The CUDA context (~0.5 GB), NCCL communicator buffers (~1–2 GB for a few groups) and the caching
 # allocator's fragmentation leave about 90% of HBM for tensors in large-model training (PyTorch's
@@ -64,8 +64,8 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
 
     Keys: ``weights``, ``gradients``, ``optimizer``, ``activations``, ``logits``, ``total``.
     """
-    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
-    arr = _any_array(tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute)
+    (tp, pp, cp, dp, ep, vp, mb), one = _layout(tp, pp, cp, dp, ep, vp, mb)
+    arr = not one or _any_array(sp, shard, recompute)
     per, _ = stage_split(a.L, pp, vp)   # layers of the first stage (the one holding the embedding)
     frac_moe = a.moe_layers / a.L
     dense = per * (a.p_attn + (1 - frac_moe) * a.p_mlp + frac_moe * (a.shared * a.p_expert + a.p_router))

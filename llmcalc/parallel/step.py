@@ -102,6 +102,21 @@ def _f(x):
     return x if type(x) is float or isinstance(x, np.ndarray) else float(x)
 
 
+def _layout(*xs):
+    """:func:`_f` of each layout degree in ``xs`` (one call for all), and True when all are plain numbers (one plan:
+    float arithmetic throughout) rather than arrays of layouts."""
+    out = []
+    one = True
+    for x in xs:
+        if type(x) is not float:
+            if isinstance(x, np.ndarray):
+                one = False
+            else:
+                x = float(x)
+        out.append(x)
+    return out, one
+
+
 def _any_array(*xs) -> bool:
     """Whether any of ``xs`` is an array (many layouts at once) rather than a plain number (one plan)."""
     for x in xs:
@@ -221,8 +236,7 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     ``tp_bwd`` (exposed in the backward), ``cp_fwd``/``cp_bwd`` (exposed context-parallel exchanges),
     ``a2a`` (one MoE all-to-all), ``wgrad`` (weight-gradient GEMM time).
     """
-    tp, cp, mb, ep = _f(tp), _f(cp), _f(mb), _f(ep)
-    one = not _any_array(tp, cp, mb, ep)                 # one layout: the shapes below are plain numbers
+    (tp, cp, mb, ep), one = _layout(tp, cp, mb, ep)       # one layout: the shapes below are plain numbers
     s = float(seq)
     n = mb * s / cp                                      # tokens of this GPU (all tp ranks see them)
     rate = gemm_rate(prof, gpu, dtype)
@@ -411,11 +425,10 @@ def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
     scatter-adds into a fp32 gradient backward. The LM head runs in 16-bit (Transformer Engine keeps
     the output layer out of fp8).
     """
-    tp, cp, mb = _f(tp), _f(cp), _f(mb)
+    (tp, cp, mb), one = _layout(tp, cp, mb)
     n = mb * float(seq) / cp
     rate16 = prof.flops("bf16" if dtype in ("fp8", "fp4") else dtype, gpu)
     bw = prof.bandwidth
-    one = not _any_array(tp, cp, mb)
     f, dx, dw = _linears([(n, a.V / tp, a.h, 1.0, rate16, ACT_BYTES, 0.0)], prof, bw, one)[:3]
     ce = n * a.V / tp * prof.training["cross_entropy_bytes_per_logit"] / bw
     emb_f = n * a.h * 2.0 * ACT_BYTES / bw
@@ -441,8 +454,8 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     See the module docstring for the formulas. ``shard`` is the ZeRO level 0–3, ``recompute``
     0 none / 1 selective / 2 full; all layout arguments broadcast.
     """
-    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
-    arr = _any_array(tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute)
+    (tp, pp, cp, dp, ep, vp, mb), one = _layout(tp, pp, cp, dp, ep, vp, mb)
+    arr = not one or _any_array(sp, shard, recompute)
     m = float(global_batch) / (dp * mb)                  # micro-batches per pipeline
     lay = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=False) if a.dense_layers else None
     moe = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=True) if a.moe_layers else None
