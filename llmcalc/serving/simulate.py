@@ -289,16 +289,17 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 res_count[(join_step[rid] - join_n[rid]) % bs] -= 1
                 sum_kv -= kv
                 finished.append((rid, kv))
-        for rid, kv in finished:             # free the blocks; a closed-loop client sends its next request
-            free += -(-kv // bs)
-            committed -= reserve[rid]
-            finish[rid] = clock
-            done += 1
-            if closed and ptr < n:
-                arr[ptr] = clock
-                wait.append(ptr)
-                ptr += 1
-        finished.clear()
+        if finished:                         # free the blocks; a closed-loop client sends its next request
+            for rid, kv in finished:
+                free += -(-kv // bs)
+                committed -= reserve[rid]
+                finish[rid] = clock
+                done += 1
+                if closed and ptr < n:
+                    arr[ptr] = clock
+                    wait.append(ptr)
+                    ptr += 1
+            finished.clear()
         step += 1
 
     return Run(np.asarray(arr, dtype=float), np.asarray(first), np.asarray(finish), np.asarray(P), np.asarray(O),
