@@ -351,6 +351,8 @@ def _check_impl(impl, expected: list[str]):
 
 def _flat_values(fn: Function, kwargs: dict) -> dict:
     """Implementation keyword arguments back to one value per user argument (groups opened)."""
+    if not fn.groups:
+        return kwargs
     out = dict(kwargs)
     for g in fn.groups:
         record = out.pop(g.name)
