@@ -187,8 +187,12 @@ def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dt
     element), plus a setup and reduction per block worth ``mmha_block_positions`` positions.
     Source: TensorRT-LLM decoderMaskedMultiheadAttention and XQA kernels; parameters global
     (engines.json)."""
+    return _attention(shapes(model, gpus), model, hw, eng, dtype, kv_dtype)
+
+
+def _attention(s, model, hw, eng: Engine, dtype, kv_dtype) -> Attention:
+    """:func:`attention_coefficients` for the model's :class:`~llmcalc.perf.engine.Shapes` ``s`` (a step has them)."""
     P, F = eng.params, eng.fixed
-    s = shapes(model, gpus)
     L = s.L
     rate = hw.flops("fp8") if (dtype in ("fp8", "fp4") and "fp8" in hw.matmul and eng.facts.get("fp8_context_attention")
                                and hw.arch in ("sm90", "sm100")) else hw.flops("bf16")
@@ -278,7 +282,7 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
     terms["LM head"] = op.where(R > 0, _gemm(R, s.vocab, s.h, rate16, bw, eta, p, 2.0, 2.0), 0.0)
 
     # attention: prefill chunks, then decode over the cached positions
-    a = attention_coefficients(model, hw, eng, gpus=g, dtype=dtype, kv_dtype=kv_dtype)
+    a = _attention(s, model, hw, eng, dtype, kv_dtype)
     T = op.maximum(_as_float(prefill_len), 1.0)
     pairs = _as_float(prefill_pairs)
     att = a.per_pair * pairs * (T + F["t0"]) / T
