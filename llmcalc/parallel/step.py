@@ -460,9 +460,12 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     lay = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=False) if a.dense_layers else None
     moe = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=True) if a.moe_layers else None
     frac_moe = a.moe_layers / a.L
-    # the average layer: dense, MoE, or the mix of both
-    per_layer = moe if lay is None else lay if moe is None else \
-        {k: (1 - frac_moe) * lay[k] + frac_moe * moe[k] for k in lay}
+    if lay is None:
+        per_layer = moe
+    elif moe is None:
+        per_layer = lay
+    else:   # the average layer of a model with dense and MoE layers
+        per_layer = {k: (1 - frac_moe) * lay[k] + frac_moe * moe[k] for k in lay}
 
     rc = recompute
     full = (rc == 2)
