@@ -157,7 +157,7 @@ class Function:
             return values
         kwargs = dict(values)
         for g in self.groups:
-            kwargs[g.name] = g.record(*[kwargs.pop(name) for name in g.names])
+            kwargs[g.name] = g.record(*map(kwargs.pop, g.names))
         return kwargs
 
     def evaluate(self, *args, **kwargs) -> tuple[Calc, dict]:
@@ -215,7 +215,10 @@ class Function:
 def _check_shapes(values: dict):
     """Lists/ranges given for several arguments must broadcast (same shape, or one of them 1);
     returns the shape of the result (None when every argument is a single value)."""
-    arrays = [(k, v.shape) for k, v in values.items() if isinstance(v, np.ndarray)]
+    arrays = []
+    for k, v in values.items():   # (a loop: most calls have no array, and a comprehension costs its own frame)
+        if isinstance(v, np.ndarray):
+            arrays.append((k, v.shape))
     if not arrays:
         return None
     for i in range(1, len(arrays)):
@@ -348,6 +351,8 @@ def _check_impl(impl, expected: list[str]):
 
 def _flat_values(fn: Function, kwargs: dict) -> dict:
     """Implementation keyword arguments back to one value per user argument (groups opened)."""
+    if not fn.groups:
+        return kwargs
     out = dict(kwargs)
     for g in fn.groups:
         record = out.pop(g.name)

@@ -68,6 +68,8 @@ _DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8
 
 
 def parse_dtype(value, gpu) -> str:
+    if type(value) is str and value == "bf16":   # the default, already in canonical form (no check below applies)
+        return value
     text = "bf16" if value is None else str(value).strip().lower().replace("-", "").replace("_", "")
     text = _DTYPE_ALIASES.get(text, text)
     if text not in TRAIN_DTYPES:

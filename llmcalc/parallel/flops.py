@@ -22,6 +22,23 @@ from __future__ import annotations
 def _per_token_terms(model, seq):
     """(GEMM FLOPs of one forward per token over all layers, attention-score forward FLOPs per token,
     LM-head forward FLOPs per token)."""
+    gemm, L, pair, head = _model_terms(model)
+    scores = L * 2.0 * 2.0 * seq * pair          # QKᵀ and PV over the full s×s
+    return gemm, scores, head
+
+
+_TERMS: dict = {}
+
+
+def _model_terms(model):
+    """The parts of :func:`_per_token_terms` that depend on the model only: (GEMM FLOPs, layers, score FLOPs per
+    head pair and position / 2, LM-head FLOPs). Built once per model object (models are frozen; looked up by
+    identity, the entry holding the model so that its id is not reused)."""
+    hit = _TERMS.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    if len(_TERMS) >= 256:
+        _TERMS.clear()
     m = model
     L, h = m.layers, m.hidden
     q = m.heads * m.head_dim
@@ -39,9 +56,10 @@ def _per_token_terms(model, seq):
         moe = 2.0 * (3 if m.gated else 2) * h * f * (m.experts_per_token + m.shared_experts) + 2.0 * h * m.experts
         per_layer += [gemm_attn + moe] * m.moe_layers
     gemm = sum(per_layer)
-    scores = L * 2.0 * 2.0 * seq * (m.heads * (m.head_dim + dv) / 2.0)   # QKᵀ and PV over the full s×s
     head = 2.0 * h * m.vocab
-    return gemm, scores, head
+    terms = (gemm, L, m.heads * (m.head_dim + dv) / 2.0, head)
+    _TERMS[id(model)] = (model, terms)
+    return terms
 
 
 def model_flops(model, seq, sequences=1.0):

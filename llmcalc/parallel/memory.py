@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .step import Arch, _f, _max, _min, stage_split
+from .step import Arch, _any_array, _f, _layout, _max, _min, stage_split
 
 # The CUDA context (~0.5 GB), NCCL communicator buffers (~1–2 GB for a few groups) and the caching
 # allocator's fragmentation leave about 90% of HBM for tensors in large-model training (PyTorch's
@@ -45,7 +45,7 @@ def layer_activation_bytes(a: Arch, tokens, seq_chunk, tp, sp, flash: bool, drop
     tp = _f(tp)
     sp_div = np.where(sp, tp, 1.0) if isinstance(sp, np.ndarray) else (tp if sp else 1.0)
     replicated = 8.0 * a.h + (2.0 * a.h if dropout else 0.0)
-    kv_per = np.maximum(a.kv / tp, 1.0) if isinstance(tp, np.ndarray) else max(a.kv / tp, 1.0)
+    kv_per = _max(a.kv / tp, 1.0)
     qkv = a.qkv_cols / tp if a.mla else (a.a * a.d / tp + 2.0 * kv_per * a.d)
     mlp = (6.0 if a.up == 2 else 4.0) * a.ffn / tp
     if a.moe_layers:
@@ -64,8 +64,8 @@ def breakdown(a: Arch, *, tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute, seq,
 
     Keys: ``weights``, ``gradients``, ``optimizer``, ``activations``, ``logits``, ``total``.
     """
-    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
-    arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
+    (tp, pp, cp, dp, ep, vp, mb), one = _layout(tp, pp, cp, dp, ep, vp, mb)
+    arr = not one or _any_array(sp, shard, recompute)
     per, _ = stage_split(a.L, pp, vp)   # layers of the first stage (the one holding the embedding)
     frac_moe = a.moe_layers / a.L
     dense = per * (a.p_attn + (1 - frac_moe) * a.p_mlp + frac_moe * (a.shared * a.p_expert + a.p_router))

@@ -169,6 +169,8 @@ def for_layout(name, tp, pp, cp, shard) -> str:
 def stack(name="modern") -> Stack:
     if isinstance(name, Stack):
         return name
+    if type(name) is str and name in STACKS:    # a canonical name (the default "modern")
+        return STACKS[name]
     key = str(name or "modern").strip().lower()
     if key not in STACKS:
         raise ArgumentError("stack", f"unknown framework stack {name!r}; use one of {', '.join(STACKS)}")

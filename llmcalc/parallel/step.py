@@ -59,9 +59,6 @@ formula, evaluated together for one plan or for arrays of thousands of layouts.)
 """
 from __future__ import annotations
 
-import functools
-import math
-
 import numpy as np
 
 from ..errors import ArgumentError
@@ -93,40 +90,39 @@ def hidden_behind(comm_s, window_s, overlap=None):
     to 1.0), this one puts it at 0.88 of line rate, beside nccl-tests' 0.9 (docs/training-clusters.md).
     φ is fitted on the published rows."""
     phi = OVERLAP if overlap is None else overlap
-    if not isinstance(comm_s, np.ndarray) and not isinstance(window_s, np.ndarray):
-        return max(comm_s - window_s, (1.0 - phi) * min(comm_s, window_s))
-    return np.maximum(comm_s - window_s, (1.0 - phi) * np.minimum(comm_s, window_s))
+    return _max(comm_s - window_s, (1.0 - phi) * _min(comm_s, window_s))
 
 
-def _max(x, y):
-    """np.maximum, but max(x, y) of plain numbers (written out: no call)."""
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        return np.maximum(x, y)
-    return y if y > x else x
-
-
-def _min(x, y):
-    """np.minimum, but min(x, y) of plain numbers (written out: no call)."""
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        return np.minimum(x, y)
-    return y if y < x else x
+# np.maximum, np.minimum, np.where and np.ceil that keep one plan's plain numbers in float arithmetic
+_max, _min, _where, _ceil = op.maximum, op.minimum, op.where, op.ceil
 
 
 def _f(x):
     """float for scalars (fast Python arithmetic), float array otherwise."""
-    return x if isinstance(x, np.ndarray) else float(x)
+    return x if type(x) is float or isinstance(x, np.ndarray) else float(x)
 
 
-def _ceil(x):
-    """np.ceil, as a float for a plain number (one plan stays in float arithmetic)."""
-    return np.ceil(x) if isinstance(x, np.ndarray) else float(math.ceil(x))
+def _layout(*xs):
+    """:func:`_f` of each layout degree in ``xs`` (one call for all), and True when all are plain numbers (one plan:
+    float arithmetic throughout) rather than arrays of layouts."""
+    out = []
+    one = True
+    for x in xs:
+        if type(x) is not float:
+            if isinstance(x, np.ndarray):
+                one = False
+            else:
+                x = float(x)
+        out.append(x)
+    return out, one
 
 
-def _where(cond, x, y):
-    """np.where, but a plain conditional for a Python bool (one plan stays in float arithmetic)."""
-    if isinstance(cond, (bool, np.bool_)):
-        return x if cond else y
-    return np.where(cond, x, y)
+def _any_array(*xs) -> bool:
+    """Whether any of ``xs`` is an array (many layouts at once) rather than a plain number (one plan)."""
+    for x in xs:
+        if type(x) is not float and isinstance(x, np.ndarray):
+            return True
+    return False
 
 
 def gemm_rate(prof, gpu, dtype: str) -> float:
@@ -145,10 +141,18 @@ def gemm_rate(prof, gpu, dtype: str) -> float:
     return prof.flops(dtype, gpu)
 
 
-@functools.lru_cache(maxsize=256)
+_ARCHS: dict = {}
+
+
 def arch(model) -> "Arch":
-    """The :class:`Arch` of a model, cached (models are frozen and hashable)."""
-    return Arch(model)
+    """The :class:`Arch` of a model, built once per model object. Models are frozen, so the object identifies its
+    sizes; looking it up by identity costs a dict access, where hashing a model hashes every field."""
+    a = _ARCHS.get(id(model))
+    if a is None or a.model is not model:   # (the Arch holds its model: the id is not reused while cached)
+        if len(_ARCHS) >= 256:
+            _ARCHS.clear()
+        a = _ARCHS[id(model)] = Arch(model)
+    return a
 
 
 class Arch:
@@ -201,12 +205,13 @@ def _linears(shapes, prof, bw, one: bool):
     each entry may broadcast over layouts; ``one``: every entry is a plain number (one layout)."""
     if one:
         # one layout: plain float calls of the same operator formula (no array set-up cost)
+        gemm = op.gemm
         f, dx, dw = [], [], []
         for M, N, K, cnt, rate, b, cast in shapes:
             c_in = cnt * cast / bw
-            f.append(float(op.gemm(M, N, K, prof, rate, bw, b, b, cnt)) + c_in * M * K)
-            dx.append(float(op.gemm(M, K, N, prof, rate, bw, b, b, cnt)) + c_in * M * N)
-            dw.append(float(op.gemm(K, N, M, prof, rate, bw, b, b, cnt)) + c_in * M * N)
+            f.append(gemm(M, N, K, prof, rate, bw, b, b, cnt) + c_in * M * K)
+            dx.append(gemm(M, K, N, prof, rate, bw, b, b, cnt) + c_in * M * N)
+            dw.append(gemm(K, N, M, prof, rate, bw, b, b, cnt) + c_in * M * N)
         return sum(f), sum(dx), sum(dw), f, dx, dw
     else:
         cols = list(zip(*shapes))
@@ -231,19 +236,17 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
     ``tp_bwd`` (exposed in the backward), ``cp_fwd``/``cp_bwd`` (exposed context-parallel exchanges),
     ``a2a`` (one MoE all-to-all), ``wgrad`` (weight-gradient GEMM time).
     """
-    tp, cp, mb, ep = _f(tp), _f(cp), _f(mb), _f(ep)
-    one = not (isinstance(tp, np.ndarray) or isinstance(cp, np.ndarray) or isinstance(mb, np.ndarray)
-               or isinstance(ep, np.ndarray))           # one layout: the shapes below are plain numbers
+    (tp, cp, mb, ep), one = _layout(tp, cp, mb, ep)       # one layout: the shapes below are plain numbers
     s = float(seq)
     n = mb * s / cp                                      # tokens of this GPU (all tp ranks see them)
     rate = gemm_rate(prof, gpu, dtype)
-    rate16 = prof.flops("bf16" if dtype in ("fp8", "fp4") else dtype, gpu)
-    bw = prof.bandwidth
     low = dtype in ("fp8", "fp4")
+    rate16 = prof.flops("bf16", gpu) if low else rate     # the 16-bit GEMMs (router) and attention
+    bw = prof.bandwidth
     b = 1.0 if dtype == "fp8" else 0.5 if dtype == "fp4" else ACT_BYTES
     cast = 3.0 if low else 0.0
     h = a.h
-    kv_per = np.maximum(a.kv / tp, 1.0) if isinstance(tp, np.ndarray) else max(a.kv / tp, 1.0)
+    kv_per = _max(a.kv / tp, 1.0)
     qkv = a.qkv_cols / tp if a.mla else (a.a * a.d / tp + 2.0 * kv_per * a.d)
     heads = a.a / tp
 
@@ -266,9 +269,9 @@ def layer_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack: Sta
         elem_ffn = (rows + tok * a.shared) * (6.0 if a.up == 2 else 4.0) * a.moe_ffn + rows * 8.0 * h  # + permute/unpermute
         a2a = comm.all_to_all(rows * h * ACT_BYTES, ep, cluster, 1)
     fwd, dx, dw, f_all, dx_all, dw_all = _linears(lin, prof, bw, one)
-    col_x = sum(dx_all[i] for i in col)
-    col_w = sum(dw_all[i] for i in col)
-    if not isinstance(col_x, np.ndarray) or col_x.ndim == 0:
+    col_x = sum(map(dx_all.__getitem__, col))
+    col_w = sum(map(dw_all.__getitem__, col))
+    if not one and col_x.ndim == 0:
         col_x, col_w = float(col_x), float(col_w)
     bwd = dx + dw
 
@@ -379,22 +382,38 @@ def userbuffers_tp(f_all, dx_all, dw_all, col, ag, nb, margin):
     of the column-parallel linears (QKV, MLP-up), the others being the row-parallel ones that follow them;
     ``ag``: seconds of one all-gather (a reduce-scatter costs the same); ``nb``: 2 reductions per layer, 1
     for a parallel attention+MLP block (one gathered input, one reduction of the summed outputs)."""
-    rows = [i + 1 for i in col if i + 1 < len(f_all)]
     stretch = 1.0 / (1.0 - margin)
-
-    def windows(times, idx):
-        w = [times[i] for i in idx]
-        return [sum(w)] if nb == 1.0 else w
-
-    def ring(c, ws):                 # copy-engine ring exchange: hidden up to its GEMM
-        return sum(_max(c - w, 0.0) for w in ws)
-
-    def on_sms(c, ws):               # SM-based kernel beside a GEMM that lost `margin` of the SMs
-        return sum(w * (stretch - 1.0) + _max(c - w * stretch, 0.0) for w in ws)
-
-    fwd = ring(ag, windows(f_all, col)) + on_sms(ag, windows(f_all, rows))
-    bwd = ring(ag, windows(dx_all, rows)) + on_sms(ag, windows(dx_all, col)) + on_sms(ag, windows(dw_all, col))
+    # the GEMMs each collective runs behind: column-parallel linear i and the row-parallel one after it (i + 1)
+    f_col, f_row, dx_row, dx_col, dw_col = [], [], [], [], []
+    for i in col:
+        f_col.append(f_all[i])
+        dx_col.append(dx_all[i])
+        dw_col.append(dw_all[i])
+        if i + 1 < len(f_all):
+            f_row.append(f_all[i + 1])
+            dx_row.append(dx_all[i + 1])
+    if nb == 1.0:   # one collective behind all of them (parallel block): their windows add up
+        f_col, f_row, dx_row, dx_col, dw_col = [sum(f_col)], [sum(f_row)], [sum(dx_row)], [sum(dx_col)], [sum(dw_col)]
+    fwd = _ring(ag, f_col) + _on_sms(ag, f_row, stretch)
+    bwd = _ring(ag, dx_row) + _on_sms(ag, dx_col, stretch) + _on_sms(ag, dw_col, stretch)
     return fwd, bwd
+
+
+def _ring(c, windows):
+    """Copy-engine ring exchanges of ``c`` seconds, each hidden up to the GEMM beside it: Σ max(C − W, 0)."""
+    t = 0
+    for w in windows:
+        t = t + _max(c - w, 0.0)
+    return t
+
+
+def _on_sms(c, windows, stretch):
+    """SM-based collectives of ``c`` seconds, each beside a GEMM that lost a margin of the SMs (``stretch`` =
+    1/(1 − margin)): Σ W·(stretch − 1) + max(C − W·stretch, 0)."""
+    t = 0
+    for w in windows:
+        t = t + (w * (stretch - 1.0) + _max(c - w * stretch, 0.0))
+    return t
 
 
 def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
@@ -406,11 +425,10 @@ def head_times(a: Arch, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype="bf16"):
     scatter-adds into a fp32 gradient backward. The LM head runs in 16-bit (Transformer Engine keeps
     the output layer out of fp8).
     """
-    tp, cp, mb = _f(tp), _f(cp), _f(mb)
+    (tp, cp, mb), one = _layout(tp, cp, mb)
     n = mb * float(seq) / cp
     rate16 = prof.flops("bf16" if dtype in ("fp8", "fp4") else dtype, gpu)
     bw = prof.bandwidth
-    one = not (isinstance(tp, np.ndarray) or isinstance(cp, np.ndarray) or isinstance(mb, np.ndarray))
     f, dx, dw = _linears([(n, a.V / tp, a.h, 1.0, rate16, ACT_BYTES, 0.0)], prof, bw, one)[:3]
     ce = n * a.V / tp * prof.training["cross_entropy_bytes_per_logit"] / bw
     emb_f = n * a.h * 2.0 * ACT_BYTES / bw
@@ -436,26 +454,25 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
     See the module docstring for the formulas. ``shard`` is the ZeRO level 0–3, ``recompute``
     0 none / 1 selective / 2 full; all layout arguments broadcast.
     """
-    tp, pp, cp, dp, ep, vp, mb = _f(tp), _f(pp), _f(cp), _f(dp), _f(ep), _f(vp), _f(mb)
-    arr = any(isinstance(x, np.ndarray) for x in (tp, pp, cp, dp, ep, vp, mb, sp, shard, recompute))
+    (tp, pp, cp, dp, ep, vp, mb), one = _layout(tp, pp, cp, dp, ep, vp, mb)
+    arr = not one or _any_array(sp, shard, recompute)
     m = float(global_batch) / (dp * mb)                  # micro-batches per pipeline
     lay = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=False) if a.dense_layers else None
     moe = layer_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, ep, stack, dtype, moe=True) if a.moe_layers else None
     frac_moe = a.moe_layers / a.L
-
-    def per_layer(key):
-        if lay is None:
-            return moe[key]
-        if moe is None:
-            return lay[key]
-        return (1 - frac_moe) * lay[key] + frac_moe * moe[key]
+    if lay is None:
+        per_layer = moe
+    elif moe is None:
+        per_layer = lay
+    else:   # the average layer of a model with dense and MoE layers
+        per_layer = {k: (1 - frac_moe) * lay[k] + frac_moe * moe[k] for k in lay}
 
     rc = recompute
     full = (rc == 2)
     sel = (rc == 1)
-    fwd_l = per_layer("fwd") + per_layer("tp_fwd") + per_layer("cp_fwd") + 2.0 * per_layer("a2a")
-    bwd_l = per_layer("bwd") + per_layer("tp_bwd") + per_layer("cp_bwd") + 2.0 * per_layer("a2a")
-    rec_l = _where(full, fwd_l, _where(sel, per_layer("attn_fwd"), 0.0))
+    fwd_l = per_layer["fwd"] + per_layer["tp_fwd"] + per_layer["cp_fwd"] + 2.0 * per_layer["a2a"]
+    bwd_l = per_layer["bwd"] + per_layer["tp_bwd"] + per_layer["cp_bwd"] + 2.0 * per_layer["a2a"]
+    rec_l = _where(full, fwd_l, _where(sel, per_layer["attn_fwd"], 0.0))
     hf, hb, ef, eb = head_times(a, prof, gpu, cluster, tp, cp, mb, seq, sp, dtype)
     if stack.grad_accumulation_bytes:
         # weight gradients added into the accumulation buffer by a separate pass after a micro-batch's backward
@@ -562,7 +579,7 @@ def iteration(a: Arch, prof, gpu, cluster, *, tp, pp, cp, dp, ep, vp, mb, sp, sh
         emb = _where(pp > 1, t_emb, 0.0)
 
     total = pipeline + dp_comm + optimizer + emb
-    tp_exposed = m * per * (per_layer("tp_fwd") * _where(full, 2.0, 1.0) + per_layer("tp_bwd"))
+    tp_exposed = m * per * (per_layer["tp_fwd"] * _where(full, 2.0, 1.0) + per_layer["tp_bwd"])
     return {
         "total": total,
         "compute": compute - tp_exposed,

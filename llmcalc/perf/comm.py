@@ -102,7 +102,7 @@ class Cluster:
     def local(self, size, stride=1):
         """Members of a group (``size`` GPUs, ``stride`` ranks apart) inside one scale-up domain."""
         if _scalars(size, stride):
-            return self._local(size, stride)
+            return self._group(size, stride)[0]
         size = np.asarray(size, dtype=float)
         stride = np.asarray(stride, dtype=float)
         fit = np.floor(self.scale_up_size / np.maximum(stride, 1.0))
@@ -112,19 +112,29 @@ class Cluster:
         """Achieved ring bandwidth per GPU (bytes/s) of a group: B_up·η inside one domain,
         min(B_up·η_up, local·B_out·η_out) across domains."""
         if _scalars(size, stride):
-            return self._bus(size, self._local(size, stride))
+            return self._group(size, stride)[1]
         local = self.local(size, stride)
         spans = np.asarray(size, dtype=float) > local
         across = np.minimum(self.scale_up.effective, local * self.scale_out.effective)
         return np.where(spans, across, self.scale_up.effective)
 
-    # the same for a group given as plain numbers (one plan: float arithmetic, ``local`` computed once)
-    def _local(self, size, stride):
-        return max(min(float(size), math.floor(self.scale_up_size / max(float(stride), 1.0))), 1.0)
-
-    def _bus(self, size, local):
+    def _group(self, size, stride, tree=False):
+        """(members per domain, bus bandwidth, Σ α of one phase) of a group given as plain numbers: :meth:`local`,
+        :meth:`bus_bandwidth` and :func:`_latency` in float arithmetic, in one call (one plan costs microseconds;
+        max and min are written out as the conditionals the builtins evaluate, which cost more than this)."""
+        fs, stride = float(size), float(stride)
+        fit = math.floor(self.scale_up_size / (1.0 if 1.0 > stride else stride))   # ⌊domain / max(stride, 1)⌋
+        local = fit if fit < fs else fs                                            # min(size, fit)
+        local = 1.0 if 1.0 > local else local                                      # max(…, 1)
         up = self.scale_up.effective
-        return min(up, local * self.scale_out.effective) if size > local else up
+        if size > local:
+            out = local * self.scale_out.effective
+            bus = out if out < up else up                                          # min(up, local·out)
+        else:
+            bus = up
+        domains = size / local
+        steps_out = math.ceil(math.log2(1.0 if 1.0 > domains else domains)) if tree else domains - 1.0   # log2(max(d, 1))
+        return local, bus, (local - 1.0) * self.scale_up.latency + steps_out * self.scale_out.latency
 
     def describe(self) -> str:
         return (f"{self.scale_up_size}-GPU {self.scale_up.name} domain at {self.scale_up.bandwidth / 1e9:g} GB/s per GPU "
@@ -166,20 +176,13 @@ def with_overrides(cluster: Cluster, *, scale_up_size=None, scale_up_bandwidth=N
 def _latency(cluster: Cluster, size, stride, tree: bool):
     """Σ α over the steps of one phase: ring steps inside the domain, then ring or tree steps across."""
     if _scalars(size, stride):
-        return _latency_of(cluster, size, cluster._local(size, stride), tree)
+        return cluster._group(size, stride, tree)[2]
     size = np.asarray(size, dtype=float)
     local = cluster.local(size, stride)
     domains = size / local
     inside = (local - 1.0) * cluster.scale_up.latency
     steps_out = np.ceil(np.log2(np.maximum(domains, 1.0))) if tree else (domains - 1.0)
     return inside + steps_out * cluster.scale_out.latency
-
-
-def _latency_of(cluster: Cluster, size, local, tree: bool):
-    """:func:`_latency` of a group given as plain numbers, ``local`` members per domain."""
-    domains = size / local
-    steps_out = math.ceil(math.log2(max(domains, 1.0))) if tree else domains - 1.0
-    return (local - 1.0) * cluster.scale_up.latency + steps_out * cluster.scale_out.latency
 
 
 def all_reduce(nbytes, size, cluster: Cluster, stride=1):
@@ -192,8 +195,8 @@ def all_reduce(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        local = cluster._local(size, stride)
-        return 2.0 * (size - 1.0) / size * nbytes / cluster._bus(size, local) + 2.0 * _latency_of(cluster, size, local, True)
+        _, bus, alpha = cluster._group(size, stride, True)
+        return 2.0 * (size - 1.0) / size * nbytes / bus + 2.0 * alpha
     n = np.asarray(size, dtype=float)
     t = 2.0 * (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + 2.0 * _latency(cluster, n, stride, tree=True)
@@ -209,8 +212,8 @@ def all_gather(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        local = cluster._local(size, stride)
-        return (size - 1.0) / size * nbytes / cluster._bus(size, local) + _latency_of(cluster, size, local, False)
+        _, bus, alpha = cluster._group(size, stride)
+        return (size - 1.0) / size * nbytes / bus + alpha
     n = np.asarray(size, dtype=float)
     t = (n - 1.0) / n * np.asarray(nbytes, dtype=float) / cluster.bus_bandwidth(n, stride) \
         + _latency(cluster, n, stride, tree=False)
@@ -249,11 +252,11 @@ def all_to_all(nbytes, size, cluster: Cluster, stride=1):
     if _scalars(nbytes, size, stride):
         if size <= 1:
             return 0.0
-        local = cluster._local(size, stride)
+        local = cluster._group(size, stride)[0]
         t_up = (local - 1.0) / size * nbytes / cluster.scale_up.effective + (local - 1.0) * cluster.scale_up.latency
         t_out = ((size - local) / size * nbytes / cluster.scale_out.effective
                  + (cluster.scale_out.latency * (size / local - 1.0) if size > local else 0.0))
-        return max(t_up, t_out)
+        return t_out if t_out > t_up else t_up                                     # max(t_up, t_out)
     n = np.asarray(size, dtype=float)
     S = np.asarray(nbytes, dtype=float)
     local = cluster.local(n, stride)

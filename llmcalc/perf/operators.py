@@ -10,7 +10,41 @@ achievable read bandwidth (bytes/s), ``S`` the number of streaming multiprocesso
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+# NumPy's element-wise functions for scalars or arrays. One scenario (one plan, one engine step) passes plain
+# numbers and should stay in Python float arithmetic, several times cheaper than NumPy's scalar path; arrays
+# go to NumPy. Floats are tested first (``type(x) is float`` costs less than an array check), and max and min
+# are written out as the conditionals the builtins evaluate (the builtins parse their arguments as an iterable,
+# which costs more than the comparison for two numbers).
+
+def maximum(x, y):
+    """np.maximum(x, y), or max(x, y) of plain numbers."""
+    if type(x) is float and type(y) is float or not (isinstance(x, np.ndarray) or isinstance(y, np.ndarray)):
+        return y if y > x else x
+    return np.maximum(x, y)
+
+
+def minimum(x, y):
+    """np.minimum(x, y), or min(x, y) of plain numbers."""
+    if type(x) is float and type(y) is float or not (isinstance(x, np.ndarray) or isinstance(y, np.ndarray)):
+        return y if y < x else x
+    return np.minimum(x, y)
+
+
+def where(cond, x, y):
+    """np.where(cond, x, y), or a plain conditional for a bool."""
+    if type(cond) is bool or isinstance(cond, np.bool_):
+        return x if cond else y
+    return np.where(cond, x, y)
+
+
+def ceil(x):
+    """np.ceil(x), or the ceiling of a plain number as a float."""
+    return np.ceil(x) if isinstance(x, np.ndarray) else float(math.ceil(x))
 
 
 def smooth_max(a, b, p):
@@ -22,18 +56,19 @@ def smooth_max(a, b, p):
     roofline of Williams et al. 2009 (Roofline, CACM 52(4)) as used by analytic GPU simulators;
     p is fitted on the H100 calibration file (``roofline_p`` in the profile).
     """
-    if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):  # one scenario: plain float arithmetic
+    if type(a) is not float or type(b) is not float:     # arrays, or numbers of other types
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            if p >= 64:
+                return np.maximum(a, b)
+            a = np.asarray(a, dtype=float)
+            b = np.asarray(b, dtype=float)
+            m = np.maximum(a, b)
+            m = np.where(m > 0, m, 1.0)
+            return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
         a, b = float(a), float(b)
-        m = a if a >= b else b
-        if p >= 64 or m <= 0:
-            return m
-        return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
-    if p >= 64:
-        return np.maximum(a, b)
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    m = np.maximum(a, b)
-    m = np.where(m > 0, m, 1.0)
+    m = a if a >= b else b                                 # one scenario: plain float arithmetic
+    if p >= 64 or m <= 0:
+        return m
     return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
 
 
@@ -98,7 +133,7 @@ def gemm(M, N, K, prof, flops_rate, bandwidth, weight_bytes=2.0, act_bytes=2.0, 
     """
     g = prof.gemm
     m0 = g["m0"]
-    k0 = epilogue_k0(prof, flops_rate, act_bytes)
+    k0 = epilogue_k0(prof, flops_rate, act_bytes) if g.get("epilogue") else 0.0   # 0: Hopper, Blackwell
     a = 2.0 * (K + k0) * (N + m0) / (flops_rate * g["efficiency"])   # compute seconds per (M + m0)
     tc = a * (M + m0)
     tm = (N * K * weight_bytes + M * ((K + N) * act_bytes)) / bandwidth

@@ -179,6 +179,9 @@ def gemm_epilogue(gpu) -> float:
     return float(d.get("gemm_epilogue", {}).get(str(_per_gpu(d["arch"], gpu, "")), 0.0))
 
 
+_SIXTEEN_BIT = {"int4": "bf16", "fp16": "bf16"}   # computed at the 16-bit rate (int4: weight-only)
+
+
 @dataclass(frozen=True)
 class Hardware:
     """What a GPU can sustain, independent of the software running on it.
@@ -205,7 +208,7 @@ class Hardware:
     def flops(self, dtype: str) -> float:
         """Achievable matmul FLOP/s for ``dtype``: fp4 on GPUs with FP4 tensor cores (Blackwell: weights and
         activations in FP4), else fp4 and int4 are weight-only formats computed at 16 bits."""
-        key = {"int4": "bf16", "fp16": "bf16"}.get(dtype, dtype)
+        key = _SIXTEEN_BIT.get(dtype, dtype)
         if key == "fp4" and "fp4" not in self.matmul:
             key = "bf16"
         if key in self.matmul:
@@ -222,9 +225,10 @@ def hardware(gpu, profile=None) -> Hardware:
     Built once per GPU (datasheet path; a profile file is resolved, and cached, by :func:`resolve`)."""
     if profile in (None, ""):
         key = _gpu_key(gpu)
-        if key not in _HARDWARE:
-            _HARDWARE[key] = _hardware(gpu, None)
-        return _HARDWARE[key]
+        hw = _HARDWARE.get(key)     # (one look-up: a tuple key is hashed again on every access)
+        if hw is None:
+            hw = _HARDWARE[key] = _hardware(gpu, None)
+        return hw
     return _hardware(gpu, profile)
 
 
@@ -255,8 +259,20 @@ def _hardware(gpu, profile) -> Hardware:
     return Hardware(gpu.name, arch, _sm_count(gpu), clock, mm, bw, prov)
 
 
+_KEYS: dict = {}
+
+
 def _gpu_key(gpu) -> tuple:
-    return (gpu.name, tuple(sorted(gpu.peak.items())), gpu.bandwidth)
+    """What a GPU's profile depends on: name, peaks and bandwidth. GPU records are frozen, so it is built once per
+    record (looked up by identity; the entry holds the record, so its id is not reused while cached)."""
+    hit = _KEYS.get(id(gpu))
+    if hit is not None and hit[0] is gpu:
+        return hit[1]
+    if len(_KEYS) >= 256:
+        _KEYS.clear()
+    key = (gpu.name, tuple(sorted(gpu.peak.items())), gpu.bandwidth)
+    _KEYS[id(gpu)] = (gpu, key)
+    return key
 
 
 _DERIVED: dict = {}
@@ -316,9 +332,10 @@ def forget_derived() -> None:
 def derived(gpu) -> Profile:
     """The profile of a catalog GPU: the measured one for the H100 SXM, else derived from its datasheet."""
     key = _gpu_key(gpu)
-    if key not in _DERIVED:
-        _DERIVED[key] = _derive(gpu)
-    return _DERIVED[key]
+    prof = _DERIVED.get(key)        # (one look-up: a tuple key is hashed again on every access)
+    if prof is None:
+        prof = _DERIVED[key] = _derive(gpu)
+    return prof
 
 
 def user_dir() -> Path:

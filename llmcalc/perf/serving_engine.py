@@ -28,6 +28,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def _gemm(M, N, K, rate, bw, eta, p, wb, ab_in, ab_out=2.0, count=1.0):
     tc = 2.0 * M * N * K / (rate * eta)
     tw = N * K * wb / bw
     ta = M * (K * ab_in + N * ab_out) / bw
-    return count * np.maximum(op.smooth_max(tc, tw, p), ta)
+    return count * op.maximum(op.smooth_max(tc, tw, p), ta)
 
 
 @dataclass
@@ -144,21 +145,23 @@ def _all_reduce(nbytes, g, cluster, eng: Engine, latency):
     two = 2.0 * (g - 1.0) / g * nbytes / B + 2.0 * a
     rule = eng.facts.get("custom_all_reduce_rule")
     if not rule:
-        return np.minimum(np.minimum(one, two), nccl)
+        return op.minimum(op.minimum(one, two), nccl)
     row = next((r for r in rule if g <= r["max_gpus"]), None)
     if row is None:                                  # more GPUs than the custom kernels serve
         return nccl
-    S = np.asarray(nbytes, dtype=float)
-    return np.where(S > row["workspace_bytes"], nccl, np.where(S < row["one_shot_below_bytes"], one, two))
+    S = _as_float(nbytes)
+    return op.where(S > row["workspace_bytes"], nccl, op.where(S < row["one_shot_below_bytes"], one, two))
 
 
-@dataclass(frozen=True)
-class Attention:
+class Attention(NamedTuple):
     """Attention time coefficients of one engine, model and GPU (seconds per unit):
 
     * prefill: ``per_pair`` × (query, key) pairs × (T + t0)/T, T new tokens per sequence;
     * decode: max(``mem_per_position`` × Σ context, ``mmha_per_position`` × Σ context +
       ``mmha_per_sequence`` × sequences); the second term is zero for a grouped-query (XQA) kernel.
+
+    (An immutable record built on every engine step: a named tuple is built several times faster than a frozen
+    dataclass, which sets each field through ``object.__setattr__``.)
     """
 
     per_pair: float
@@ -184,8 +187,12 @@ def attention_coefficients(model, hw, eng: Engine, *, gpus=1, dtype="fp8", kv_dt
     element), plus a setup and reduction per block worth ``mmha_block_positions`` positions.
     Source: TensorRT-LLM decoderMaskedMultiheadAttention and XQA kernels; parameters global
     (engines.json)."""
+    return _attention(shapes(model, gpus), model, hw, eng, dtype, kv_dtype)
+
+
+def _attention(s, model, hw, eng: Engine, dtype, kv_dtype) -> Attention:
+    """:func:`attention_coefficients` for the model's :class:`~llmcalc.perf.engine.Shapes` ``s`` (a step has them)."""
     P, F = eng.params, eng.fixed
-    s = shapes(model, gpus)
     L = s.L
     rate = hw.flops("fp8") if (dtype in ("fp8", "fp4") and "fp8" in hw.matmul and eng.facts.get("fp8_context_attention")
                                and hw.arch in ("sm90", "sm100")) else hw.flops("bf16")
@@ -252,18 +259,18 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
         erate = erate * P["moe_gemm_efficiency"]                       # grouped GEMM vs dense GEMM
         if eng.facts.get("moe_kernel_arch") == "sm80":
             erate = erate * legacy
-        n_route = M if distinct is None else np.minimum(_as_float(distinct), M)
-        touched = E * (1.0 - (1.0 - k / E) ** np.maximum(n_route, 1.0))  # distinct experts the tokens reach
+        n_route = M if distinct is None else op.minimum(_as_float(distinct), M)
+        touched = E * (1.0 - (1.0 - k / E) ** op.maximum(n_route, 1.0))  # distinct experts the tokens reach
         rows = M * k / touched                                           # rows per reached expert
         tile = F["moe_tile_rows"]
-        padded = np.ceil(rows / tile) * tile                             # grouped GEMM tiles are not shared
+        padded = op.ceil(rows / tile) * tile                             # grouped GEMM tiles are not shared
         tm = _gemm(M, E, s.h, rate16, bw, eta, p, 2.0, 2.0, count=s.moe_layers)
         cnt = s.moe_layers * touched
         for N, K in ((s.up_mult * s.moe_ffn, s.h), (s.h, s.moe_ffn)):
             tc = 2.0 * padded * N * K / (erate * eta)
             tw = N * K * ewb / bw
             ta = rows * (K * e_in + N * 2.0) / bw
-            tm = tm + cnt * np.maximum(op.smooth_max(tc, tw, p), ta)
+            tm = tm + cnt * op.maximum(op.smooth_max(tc, tw, p), ta)
         if s.shared:
             tm = tm + _gemm(M, s.up_mult * s.moe_ffn * s.shared, s.h, rate, bw, eta, p, wb, ab_in, count=s.moe_layers)
             tm = tm + _gemm(M, s.h, s.moe_ffn * s.shared, rate, bw, eta, p, wb, ab_in, count=s.moe_layers)
@@ -272,15 +279,15 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
 
     # LM head (16-bit, vocabulary split over the GPUs); skipped in a step that needs no logits
     R = _as_float(logits)
-    terms["LM head"] = np.where(R > 0, _gemm(R, s.vocab, s.h, rate16, bw, eta, p, 2.0, 2.0), 0.0)
+    terms["LM head"] = op.where(R > 0, _gemm(R, s.vocab, s.h, rate16, bw, eta, p, 2.0, 2.0), 0.0)
 
     # attention: prefill chunks, then decode over the cached positions
-    a = attention_coefficients(model, hw, eng, gpus=g, dtype=dtype, kv_dtype=kv_dtype)
-    T = np.maximum(_as_float(prefill_len), 1.0)
+    a = _attention(s, model, hw, eng, dtype, kv_dtype)
+    T = op.maximum(_as_float(prefill_len), 1.0)
     pairs = _as_float(prefill_pairs)
     att = a.per_pair * pairs * (T + F["t0"]) / T
     C = _as_float(decode_context)
-    t_dec = np.maximum(a.mem_per_position * C, a.mmha_per_position * C + a.mmha_per_sequence * _as_float(decode_seqs))
+    t_dec = op.maximum(a.mem_per_position * C, a.mmha_per_position * C + a.mmha_per_sequence * _as_float(decode_seqs))
     terms["attention"] = att + t_dec
     info["decode_kernel"] = a.kernel
     info["kv_bytes"] = C * a.kv_bytes_per_position
@@ -304,9 +311,10 @@ def step(model, gpu, hw, eng: Engine, *, tokens, logits, prefill_pairs=0.0, pref
         info["allreduces"] = per_layer * L
 
     kernels = L * F["kernels_per_layer"] + s.moe_layers * F["moe_kernels_per_layer"]
-    decode_only = np.asarray(prefill_pairs) == 0
-    per_kernel = np.where(decode_only, kernel_seconds(eng, True), kernel_seconds(eng, False)) if decode_only.ndim \
-        else kernel_seconds(eng, bool(decode_only))
+    if isinstance(prefill_pairs, np.ndarray) and prefill_pairs.ndim:
+        per_kernel = np.where(prefill_pairs == 0, kernel_seconds(eng, True), kernel_seconds(eng, False))
+    else:
+        per_kernel = kernel_seconds(eng, prefill_pairs == 0)
     terms["fixed overheads"] = kernels * per_kernel + P["step_s"] + 0.0 * M
     info["kernels"] = kernels
     return Step(terms, info)

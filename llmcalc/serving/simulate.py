@@ -65,14 +65,15 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
     """
     inf = float("inf")
     closed = arrival is None
+    # Python lists of Python numbers (the loop indexes them one at a time); converted by NumPy in one pass
     if not closed:
         n = len(arrival)
-        arr = [float(x) for x in arrival]
+        arr = np.asarray(arrival, dtype=float).tolist()
     else:
         n = int(n_requests)
         arr = [0.0] * min(int(concurrency), n) + [inf] * max(0, n - int(concurrency))
-    P = [int(x) for x in np.broadcast_to(np.asarray(prompt), (n,))]
-    O = [int(x) for x in np.broadcast_to(np.asarray(output), (n,))]
+    P = np.broadcast_to(np.asarray(prompt), (n,)).astype(np.int64).tolist()     # (whole tokens: int() of each)
+    O = np.broadcast_to(np.asarray(output), (n,)).astype(np.int64).tolist()
     bs = int(limits.block_size)
     max_tokens, max_seqs, chunked = int(limits.max_tokens), int(limits.max_seqs), bool(limits.chunked)
     total_blocks = int(limits.kv_blocks)
@@ -140,6 +141,10 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 t0 = base[n_dec] + head[n_dec] + (a1 if a1 > a2 else a2)
                 k = min(k, int((next_arr - clock) / t0) + 1)
                 lo, hi = 0, k              # largest k whose last step starts before the arrival
+                if clock + decode_run(n_dec, x, k - 1) < next_arr:   # nearly always k itself (its steps
+                    lo = k                                           # hardly lengthen): one evaluation
+                else:
+                    hi = k - 1
                 while lo < hi:
                     mid = (lo + hi + 1) >> 1
                     if clock + decode_run(n_dec, x, mid - 1) < next_arr:
@@ -284,16 +289,17 @@ def simulate(times, limits: Limits, prompt, output, *, arrival=None, concurrency
                 res_count[(join_step[rid] - join_n[rid]) % bs] -= 1
                 sum_kv -= kv
                 finished.append((rid, kv))
-        for rid, kv in finished:             # free the blocks; a closed-loop client sends its next request
-            free += -(-kv // bs)
-            committed -= reserve[rid]
-            finish[rid] = clock
-            done += 1
-            if closed and ptr < n:
-                arr[ptr] = clock
-                wait.append(ptr)
-                ptr += 1
-        finished.clear()
+        if finished:                         # free the blocks; a closed-loop client sends its next request
+            for rid, kv in finished:
+                free += -(-kv // bs)
+                committed -= reserve[rid]
+                finish[rid] = clock
+                done += 1
+                if closed and ptr < n:
+                    arr[ptr] = clock
+                    wait.append(ptr)
+                    ptr += 1
+            finished.clear()
         step += 1
 
     return Run(np.asarray(arr, dtype=float), np.asarray(first), np.asarray(finish), np.asarray(P), np.asarray(O),

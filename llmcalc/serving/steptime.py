@@ -59,21 +59,14 @@ class StepTimes:
         summed in closed form (attention is the larger of two lines in j, so the sum splits where they cross)."""
         c = self.base[n] + self.head[n]
         S, m, a, b = float(sum_context), self.mem, self.mmha, self.mmha_seq * n
-
-        def line(slope, icept, j0, j1):          # Σ_{j=j0}^{j1-1} slope·(S + j·n) + icept
-            cnt = j1 - j0
-            if cnt <= 0:
-                return 0.0
-            return slope * (S * cnt + n * (j1 * (j1 - 1) - j0 * (j0 - 1)) * 0.5) + icept * cnt
-
         if a == 0.0 and b == 0.0:
-            att = line(m, 0.0, 0, k)
+            att = _line(m, 0.0, S, n, 0, k)
         elif m <= a:
-            att = line(a, b, 0, k)
+            att = _line(a, b, S, n, 0, k)
         else:   # memory line (m·x) overtakes the compute line (a·x + b) at x* = b / (m − a)
             jx = (b / (m - a) - S) / n
             j = min(k, max(0, math.floor(jx) + 1))
-            att = line(a, b, 0, j) + line(m, 0.0, j, k)
+            att = _line(a, b, S, n, 0, j) + _line(m, 0.0, S, n, j, k)
         return c * k + att
 
     def prefill_attention(self, chunk: int, past: int) -> float:
@@ -87,3 +80,12 @@ class StepTimes:
         for c, past in chunks:
             t += self.prefill_attention(c, past)
         return t + (self.eager if chunks else 0.0)
+
+
+def _line(slope, icept, S, n, j0, j1):
+    """Σ_{j=j0}^{j1-1} slope·(S + j·n) + icept: steps j0 … j1−1 of a decode run on one line of
+    :meth:`StepTimes.decode_run` (a module function: the simulator calls it on every decode run)."""
+    cnt = j1 - j0
+    if cnt <= 0:
+        return 0.0
+    return slope * (S * cnt + n * (j1 * (j1 - 1) - j0 * (j0 - 1)) * 0.5) + icept * cnt
