@@ -19,7 +19,9 @@ def test_ten_clients_for_three_seconds_zero_errors():
     r = load_test.run_load(clients=10, duration=3.0, seed=7, warmup=100)
     assert r["errors"] == 0, r["error_samples"]
     assert r["server_alive_at_end"]
-    assert r["requests"] >= 30 and r["batches"] > 0 and r["plain_requests"] > 0, r
+    # served work of both kinds; how much fits in 3 s is a speed figure (benchmarks/load_test.py), not a test:
+    # on this 2-core machine the same code answered 25-36 requests in 3 s between runs
+    assert r["requests"] >= 10 and r["batches"] > 0 and r["plain_requests"] > 0, r
     assert r["wall_s"] < 3.0 + load_test.REQUEST_TIMEOUT_S
     assert r["rss_end_bytes"] - r["rss_start_bytes"] < 64 * 2**20, r
     assert r["p99_s"] < 5.0, r  # a few-ms request must not wait seconds behind the others
