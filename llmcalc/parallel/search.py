@@ -155,7 +155,8 @@ def search(model, gpu, gpus, seq, global_batch, dtype="bf16", cluster=None, prof
     res = step.iteration(a, prof, gpu, cl, seq=seq, global_batch=gbs, stack=stk, dtype=dtype, **cand)
     memb = mem.breakdown(a, seq=seq, global_batch=gbs, stack=stk, dtype=dtype, **cand)
     if stack == AUTO:
-        # fully sharded data-parallel layouts are plain-PyTorch jobs: time them with that stack
+        # fully sharded data-parallel layouts are plain-PyTorch jobs: time them with that stack. Only the totals
+        # rank and size the candidates; the winner's parts come from estimate() below, with the same stack.
         pt = plain_pytorch(cand["tp"], cand["pp"], cand["cp"], cand["shard"])
         if pt.any():
             sub = {k: v[pt] for k, v in cand.items()}
